@@ -1,0 +1,191 @@
+"""The one generic wrapper every patch goes through: trace, LIDs, memoisation.
+
+A wrapped call made from user code computes the LID of its result, asks the coordinator for it
+when the op is worth sharing, and records an op record. Calls made from inside pandas, numpy or
+scikit-learn (or from inside another traced op) run the original unchanged. Any failure of the
+shim's own logic degrades to the plain call: it never changes what the script sees.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+import threading
+import time
+
+from . import lid as L
+from .handlers import HANDLERS, Plan
+
+_INTERNAL_ROOTS = frozenset(
+    {"pandas", "numpy", "sklearn", "scipy", "pyarrow", "joblib", "threadpoolctl", "stratum_shim", "importlib", "runpy"}
+)
+
+
+class _Tls(threading.local):
+    depth = 0
+
+
+_tls = _Tls()
+
+
+class Runtime:
+    """Where records go and who answers memo requests; set by activate()."""
+
+    sink = None  # Client | TraceFile | None
+    client = None  # Client when a coordinator is connected
+    store_dir = None
+    script_id = ""
+    min_memo_rows = int(os.environ.get("STRATUM_MEMO_MIN_ROWS", "1000"))
+    publish_min_ms = float(os.environ.get("STRATUM_PUBLISH_MIN_MS", "20"))
+    errors = 0
+
+
+RT = Runtime()
+
+
+def shim_error(where: str, exc: BaseException) -> None:
+    """Log a failure of the shim itself (never the script's); the call proceeds unshimmed."""
+    RT.errors += 1
+    if os.environ.get("STRATUM_DEBUG"):
+        import traceback
+
+        sys.__stderr__.write(f"[stratum] shim error in {where}: {exc!r}\n")
+        traceback.print_exc(file=sys.__stderr__)
+    if RT.sink is not None:
+        try:
+            RT.sink.record({"op": "shim_error", "where": where, "error": repr(exc)[:500], "script": RT.script_id})
+        except Exception:
+            pass
+
+
+def _from_user(frame) -> bool:
+    name = frame.f_globals.get("__name__") or ""
+    return name.partition(".")[0] not in _INTERNAL_ROOTS
+
+
+def make_wrapper(op: str, kind: str, original):
+    handler = HANDLERS[kind]
+
+    @functools.wraps(original)
+    def wrapper(*args, **kwargs):
+        if _tls.depth or RT.sink is None:
+            return original(*args, **kwargs)
+        caller = sys._getframe(1)
+        if not _from_user(caller):
+            return original(*args, **kwargs)
+        _tls.depth = 1
+        try:
+            return _run(op, handler, original, args, kwargs, caller)
+        finally:
+            _tls.depth = 0
+
+    wrapper.__stratum_original__ = original
+    return wrapper
+
+
+def _run(op, handler, original, args, kwargs, caller):
+    t0 = time.perf_counter()
+    try:
+        plan = handler.prepare(op, args, kwargs)
+    except Exception as e:  # the shim's failure, not the script's
+        shim_error(op, e)
+        return original(*args, **kwargs)
+    if plan.memo_lid and RT.client is not None:
+        return _memo(op, handler, plan, original, args, kwargs, t0, caller)
+    try:
+        result = original(*args, **kwargs)
+    except BaseException:
+        _safe(handler.failed, plan, args)
+        raise
+    _finish(op, handler, plan, args, kwargs, result, t0, caller, "local")
+    return result
+
+
+def _safe(fn, *a):
+    try:
+        fn(*a)
+    except Exception as e:
+        shim_error(getattr(fn, "__name__", "handler"), e)
+
+
+def _finish(op, handler, plan, args, kwargs, result, t0, caller, status, nbytes=0):
+    try:
+        handler.finish(plan, args, kwargs, result)
+        _record(op, plan, t0, caller, status, nbytes)
+    except Exception as e:
+        shim_error(op, e)
+
+
+def _record(op, plan: Plan, t0, caller, status, nbytes=0):
+    rec = {
+        "op": op,
+        "lid": plan.lid,
+        "inputs": plan.inputs,
+        "script": RT.script_id,
+        "site": f"{caller.f_code.co_filename}:{caller.f_lineno}",
+        "rows": plan.rows,
+        "elapsed_ms": round((time.perf_counter() - t0) * 1000, 3),
+        "status": status,
+    }
+    if plan.opaque:
+        rec["opaque"] = plan.opaque
+    if nbytes:
+        rec["bytes"] = nbytes
+    RT.sink.record(rec)
+
+
+def _memo(op, handler, plan, original, args, kwargs, t0, caller):
+    from . import store
+
+    try:
+        reply = RT.client.request({"t": "lookup", "lid": plan.memo_lid, "op": op, **plan.lookup_extra})
+    except Exception as e:
+        shim_error("lookup", e)
+        reply = {"status": "local"}
+    if reply.get("lid"):  # sources: the coordinator keys them by file content
+        plan.lid = reply["lid"]
+    lid = plan.lid or plan.memo_lid
+    status = reply.get("status")
+    if status == "hit":
+        try:
+            payload = store.load(reply["path"], reply["format"])
+            result = handler.apply_hit(plan, args, kwargs, payload)
+            _finish(op, handler, plan, args, kwargs, result, t0, caller, "hit", int(reply.get("bytes", 0)))
+            return result
+        except Exception as e:  # unreadable result: compute it here instead
+            shim_error("hit", e)
+            status = "local"
+    owner = status == "compute"
+    try:
+        result = original(*args, **kwargs)
+    except BaseException:
+        if owner:
+            _safe(RT.client.send, {"t": "abandon", "lid": lid})
+        _safe(handler.failed, plan, args)
+        raise
+    elapsed_ms = (time.perf_counter() - t0) * 1000
+    nbytes = 0
+    if owner:
+        try:
+            if elapsed_ms >= RT.publish_min_ms:
+                payload = handler.payload(plan, args, kwargs, result)
+                path, fmt, nbytes = store.publish(RT.store_dir, lid, payload)
+                RT.client.request({"t": "publish", "lid": lid, "path": path, "format": fmt, "bytes": nbytes, "elapsed_ms": elapsed_ms})
+            else:
+                RT.client.send({"t": "abandon", "lid": lid, "reason": "cheap"})
+        except Exception as e:
+            shim_error("publish", e)
+            _safe(RT.client.send, {"t": "abandon", "lid": lid})
+    _finish(op, handler, plan, args, kwargs, result, t0, caller, "computed" if owner else "local", nbytes)
+    return result
+
+
+def set_depth(depth: int) -> int:
+    """Run code as if inside a traced op (depth > 0: no tracing). Returns the previous depth."""
+    prev = _tls.depth
+    _tls.depth = depth
+    return prev
+
+
+__all__ = ["RT", "make_wrapper", "shim_error", "set_depth", "L"]

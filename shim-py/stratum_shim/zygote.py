@@ -1,0 +1,135 @@
+"""The warm worker: imports pandas and scikit-learn once, then forks one child per script.
+
+Protocol on stdin/stdout, one JSON object per line:
+  in:  {"cmd": "run", "id", "script", "argv", "cwd", "env", "stdout", "stderr", "socket", "store", "script_id"}
+       {"cmd": "exit"}
+  out: {"event": "ready", "pid", "preload_s"} {"event": "started", "id", "pid"}
+       {"event": "exit", "id", "code", "signal"} {"event": "error", "id", "message"}
+Fork only from here: this process has imported but never computed, so no OpenMP or BLAS thread
+pool exists that a child could inherit half-started.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import select
+import sys
+import time
+
+os.environ["STRATUM_ZYGOTE"] = "1"
+
+
+def preload() -> float:
+    t0 = time.perf_counter()
+    import numpy  # noqa: F401
+    import pandas  # noqa: F401
+    import pyarrow  # noqa: F401
+    import pyarrow.ipc  # noqa: F401
+
+    from . import patches
+
+    patches.install()
+    gc.collect()
+    gc.freeze()
+    return time.perf_counter() - t0
+
+
+def emit(out, obj) -> None:
+    out.write(json.dumps(obj) + "\n")
+    out.flush()
+
+
+def child(cmd: dict) -> None:
+    """In the forked child: become the script's process, run it, never return."""
+    status = 1
+    try:
+        os.setsid()
+        fd_in = os.open(os.devnull, os.O_RDONLY)
+        fd_out = os.open(cmd["stdout"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        fd_err = os.open(cmd["stderr"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.dup2(fd_in, 0)
+        os.dup2(fd_out, 1)
+        os.dup2(fd_err, 2)
+        for fd in (fd_in, fd_out, fd_err):
+            os.close(fd)
+        os.chdir(cmd["cwd"])
+        os.environ.clear()
+        os.environ.update(cmd["env"])
+        import random
+
+        import numpy as np
+
+        np.random.seed()  # a fresh process would have a fresh global seed
+        random.seed()
+        import stratum_shim
+        from . import runner
+
+        stratum_shim.activate(socket_path=cmd.get("socket"), script_id=cmd.get("script_id"), store_dir=cmd.get("store"))
+        status = runner.run_script(cmd["script"], cmd["argv"])
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+        status = 1
+    from . import runner
+
+    runner.finish(status)
+
+
+def main() -> None:
+    out = sys.stdout
+    preload_s = preload()
+    emit(out, {"event": "ready", "pid": os.getpid(), "preload_s": round(preload_s, 3)})
+    running: dict[int, str] = {}
+    stdin = sys.stdin.buffer
+    buf = b""
+    while True:
+        ready, _, _ = select.select([stdin], [], [], 0.02)
+        if ready:
+            chunk = os.read(stdin.fileno(), 1 << 16)
+            if not chunk:
+                break
+            buf += chunk
+            while b"\n" in buf:
+                line, buf = buf.split(b"\n", 1)
+                if not line.strip():
+                    continue
+                try:
+                    cmd = json.loads(line)
+                except ValueError as e:
+                    emit(out, {"event": "error", "id": None, "message": f"bad command: {e}"})
+                    continue
+                if cmd.get("cmd") == "exit":
+                    return
+                if cmd.get("cmd") == "run":
+                    sys.stdout.flush()
+                    sys.stderr.flush()
+                    try:
+                        pid = os.fork()
+                    except OSError as e:
+                        emit(out, {"event": "error", "id": cmd.get("id"), "message": f"fork failed: {e}"})
+                        continue
+                    if pid == 0:
+                        child(cmd)
+                    running[pid] = cmd["id"]
+                    emit(out, {"event": "started", "id": cmd["id"], "pid": pid})
+        while running:
+            try:
+                pid, wstatus = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if pid == 0:
+                break
+            rid = running.pop(pid, None)
+            if rid is None:
+                continue
+            if os.WIFSIGNALED(wstatus):
+                emit(out, {"event": "exit", "id": rid, "code": None, "signal": os.WTERMSIG(wstatus)})
+            else:
+                emit(out, {"event": "exit", "id": rid, "code": os.WEXITSTATUS(wstatus), "signal": None})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,352 @@
+/**
+ * The coordinator: serves the shim protocol (op records, memo lookups with single-flight),
+ * runs read_csv on the Rust runtime, forks scripts from the warm pool, keeps the merged graph.
+ */
+import * as crypto from 'crypto';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { MergedGraph } from '../rewrite/graph';
+import { batchLimitS } from '../rewrite/plan';
+import { Connection, MessageHandler, TraceServer } from '../trace/server';
+import type { LookupReply, ShimMessage, SourceInfo } from '../trace/types';
+import { csvKernelOptions } from './kernels';
+import { Asker, MemoTable } from './memo';
+import { killGroup, Zygote } from './pool';
+import { hashFile, readCsv } from './runtime';
+import { ResultStore } from './store';
+
+export interface CoordinatorOptions {
+  /** scripts run at once (default: number of cores) */
+  workers?: number;
+  /** bytes the result store may hold (default 4 GiB) */
+  storeBudgetBytes?: number;
+  /** run read_csv on the Rust runtime when it can match pandas (default true) */
+  kernels?: boolean;
+}
+
+export interface RunOptions {
+  /** write <stem>.stdout, <stem>.stderr and report.json here */
+  outDir?: string;
+  /** per-script time limit in seconds (0: none) */
+  timeoutS?: number;
+  /** working directory of every script (default: process.cwd()) */
+  cwd?: string;
+  onEvent?: (e: ProgressEvent) => void;
+}
+
+export type ScriptStatus = 'ok' | 'error' | 'timeout';
+
+export interface ScriptResult {
+  script: string;
+  id: string;
+  status: ScriptStatus;
+  exit_code: number | null;
+  wall_s: number;
+  error: string | null;
+  stdout_path: string;
+  stderr_path: string;
+}
+
+export interface BatchReport {
+  scripts: ScriptResult[];
+  batch: {
+    wall_s: number;
+    scripts: number;
+    failed: number;
+    ops_total: number;
+    ops_unique: number;
+    shared_nodes: number;
+    hits: number;
+    bytes_shared: number;
+    kernel_runs: number;
+    kernel_declined: Record<string, number>;
+    limit_s: number;
+    workers: number;
+    warm_start_s: number;
+    protocol_errors: number;
+    shim_errors: number;
+  };
+  collisions: { path: string; scripts: string[] }[];
+}
+
+export type ProgressEvent =
+  | { type: 'start'; index: number; id: string; script: string }
+  | { type: 'end'; index: number; result: ScriptResult };
+
+export class Coordinator implements MessageHandler {
+  readonly graph = new MergedGraph();
+  readonly memo: MemoTable;
+  private askers = new Map<number, Asker>();
+  private hashes = new Map<string, Promise<string>>();
+  private closedScripts = new Map<string, () => void>();
+  private closeWaiters = new Map<string, Promise<void>>();
+  kernelRuns = 0;
+  kernelDeclined: Record<string, number> = {};
+  protocolErrors = 0;
+  shimErrors = 0;
+
+  private constructor(
+    private readonly tmp: string,
+    readonly store: ResultStore,
+    private server: TraceServer | null,
+    readonly zygote: Zygote,
+    readonly workers: number,
+    private readonly kernels: boolean,
+  ) {
+    this.memo = new MemoTable(store);
+  }
+
+  static async start(opts: CoordinatorOptions = {}): Promise<Coordinator> {
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'stratum-run-'));
+    fs.chmodSync(tmp, 0o700);
+    const store = ResultStore.create(opts.storeBudgetBytes ?? 4 * 1024 ** 3);
+    const workers = Math.max(1, opts.workers ?? os.cpus().length);
+    const c = new Coordinator(tmp, store, null, new Zygote(), workers, opts.kernels ?? true);
+    try {
+      c.server = await TraceServer.listen(path.join(tmp, 'coordinator.sock'), c);
+      await c.zygote.start();
+    } catch (e) {
+      await c.close();
+      throw e;
+    }
+    return c;
+  }
+
+  get socketPath(): string {
+    return path.join(this.tmp, 'coordinator.sock');
+  }
+
+  // ---- protocol ----
+
+  onMessage(conn: Connection, msg: ShimMessage): void {
+    const asker = this.asker(conn);
+    switch (msg.t) {
+      case 'hello':
+        conn.script = msg.script;
+        conn.pid = msg.pid;
+        break;
+      case 'ops':
+        for (const r of msg.records) {
+          if (r.op === 'shim_error') this.shimErrors++;
+          this.graph.add({ ...r, script: conn.script || r.script });
+        }
+        break;
+      case 'lookup':
+        if (msg.source) void this.lookupSource(asker, msg.id, msg.source);
+        else this.memo.lookup(asker, msg.id, msg.lid);
+        break;
+      case 'publish':
+        try {
+          this.store.put(msg.lid, { path: msg.path, format: msg.format, bytes: msg.bytes });
+          this.memo.published(msg.lid);
+          conn.send({ t: 'ack', id: msg.id });
+        } catch (e) {
+          conn.send({ t: 'error', id: msg.id, message: (e as Error).message });
+          this.memo.abandoned(msg.lid, asker);
+        }
+        break;
+      case 'abandon':
+        this.memo.abandoned(msg.lid, asker);
+        break;
+      case 'bye':
+        break;
+    }
+  }
+
+  onClose(conn: Connection): void {
+    const a = this.askers.get(conn.id);
+    if (a) this.memo.disconnected(a);
+    this.askers.delete(conn.id);
+    this.closedScripts.get(conn.script)?.();
+  }
+
+  onProtocolError(_conn: Connection, _err: Error): void {
+    this.protocolErrors++;
+  }
+
+  private asker(conn: Connection): Asker {
+    let a = this.askers.get(conn.id);
+    if (!a) {
+      a = { id: conn.id, reply: (requestId: number, r: LookupReply) => conn.send({ t: 'reply', id: requestId, ...r }) };
+      this.askers.set(conn.id, a);
+    }
+    return a;
+  }
+
+  private fileHash(s: SourceInfo): Promise<string> {
+    const key = `${s.path}\0${s.size}\0${s.mtime_ns}`;
+    let h = this.hashes.get(key);
+    if (!h) {
+      h = hashFile(s.path);
+      this.hashes.set(key, h);
+      h.catch(() => this.hashes.delete(key));
+    }
+    return h;
+  }
+
+  /** read_csv: keyed by file content; parsed in Rust when the kernel can match pandas. */
+  private async lookupSource(asker: Asker, requestId: number, s: SourceInfo): Promise<void> {
+    let lid: string;
+    try {
+      lid = lidOf('read_csv', await this.fileHash(s), s.kw_lid);
+    } catch (e) {
+      asker.reply(requestId, { status: 'local', reason: (e as Error).message });
+      return;
+    }
+    const opts = this.kernels ? csvKernelOptions(s) : null;
+    if (!opts || !this.memo.claimForKernel(lid, asker, requestId)) {
+      this.memo.lookup(asker, requestId, lid);
+      return;
+    }
+    const out = this.store.pathFor(lid, 'arrow');
+    try {
+      const r = await readCsv(s.path, opts, out);
+      if (r.status === 'ok') {
+        this.store.put(lid, { path: out, format: 'arrow', bytes: r.bytes });
+        this.kernelRuns++;
+        this.memo.published(lid);
+        return;
+      }
+      this.kernelDeclined[r.reason] = (this.kernelDeclined[r.reason] ?? 0) + 1;
+    } catch (e) {
+      const why = `kernel error: ${(e as Error).message}`;
+      this.kernelDeclined[why] = (this.kernelDeclined[why] ?? 0) + 1;
+    }
+    this.memo.abandoned(lid, 'kernel');
+  }
+
+  // ---- running scripts ----
+
+  async runScripts(scripts: string[], opts: RunOptions = {}): Promise<BatchReport> {
+    const cwd = path.resolve(opts.cwd ?? process.cwd());
+    const outDir = opts.outDir ? path.resolve(opts.outDir) : path.join(this.tmp, 'out');
+    fs.mkdirSync(outDir, { recursive: true });
+    const ids = scriptIds(scripts);
+    const results: ScriptResult[] = new Array(scripts.length);
+    const t0 = performance.now();
+    let next = 0;
+    const worker = async () => {
+      while (next < scripts.length) {
+        const i = next++;
+        opts.onEvent?.({ type: 'start', index: i, id: ids[i], script: scripts[i] });
+        results[i] = await this.runOne(scripts[i], ids[i], cwd, outDir, opts.timeoutS ?? 0);
+        opts.onEvent?.({ type: 'end', index: i, result: results[i] });
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(this.workers, scripts.length) }, worker));
+    const wall = (performance.now() - t0) / 1000;
+    const report = this.report(results, wall);
+    if (opts.outDir) fs.writeFileSync(path.join(outDir, 'report.json'), JSON.stringify(report, null, 2) + '\n');
+    return report;
+  }
+
+  private async runOne(script: string, id: string, cwd: string, outDir: string, timeoutS: number): Promise<ScriptResult> {
+    const stdoutPath = path.join(outDir, `${id}.stdout`);
+    const stderrPath = path.join(outDir, `${id}.stderr`);
+    const abs = path.resolve(cwd, script);
+    const base: ScriptResult = { script, id, status: 'error', exit_code: null, wall_s: 0, error: null, stdout_path: stdoutPath, stderr_path: stderrPath };
+    if (!fs.existsSync(abs)) {
+      fs.writeFileSync(stdoutPath, '');
+      fs.writeFileSync(stderrPath, `python: can't open file '${abs}': [Errno 2] No such file or directory\n`);
+      return { ...base, exit_code: 2, error: `no such file: ${abs}` };
+    }
+    const closed = new Promise<void>((resolve) => this.closedScripts.set(id, resolve));
+    const t0 = performance.now();
+    let timedOut = false;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const exit = await this.zygote.run(
+        { script: abs, argv: [script], cwd, env: stringEnv(process.env), stdout: stdoutPath, stderr: stderrPath, socket: this.socketPath, store: this.store.dir, script_id: id },
+        (pid) => {
+          if (timeoutS > 0) {
+            timer = setTimeout(() => {
+              timedOut = true;
+              killGroup(pid);
+            }, timeoutS * 1000);
+          }
+        },
+      );
+      const wall = (performance.now() - t0) / 1000;
+      await Promise.race([closed, sleep(2000)]);
+      const status: ScriptStatus = timedOut ? 'timeout' : exit.code === 0 ? 'ok' : 'error';
+      let error: string | null = null;
+      if (timedOut) error = `timed out after ${timeoutS} s`;
+      else if (exit.signal !== null) error = `killed by signal ${exit.signal}`;
+      else if (exit.code !== 0) error = lastLine(stderrPath) ?? `exit status ${exit.code}`;
+      return { ...base, status, exit_code: exit.signal !== null ? null : exit.code, wall_s: round3(wall), error };
+    } catch (e) {
+      return { ...base, wall_s: round3((performance.now() - t0) / 1000), error: (e as Error).message };
+    } finally {
+      if (timer) clearTimeout(timer);
+      this.closedScripts.delete(id);
+    }
+  }
+
+  report(results: ScriptResult[], wallS: number): BatchReport {
+    const st = this.graph.stats();
+    const limit = batchLimitS(this.graph, results.map((r) => ({ script: r.id, wall_s: r.wall_s })), this.workers, this.zygote.preloadS);
+    return {
+      scripts: results,
+      batch: {
+        wall_s: round3(wallS),
+        scripts: results.length,
+        failed: results.filter((r) => r.status !== 'ok').length,
+        ops_total: st.ops_total,
+        ops_unique: st.ops_unique,
+        shared_nodes: st.shared_nodes,
+        hits: st.hits,
+        bytes_shared: st.bytes_shared,
+        kernel_runs: this.kernelRuns,
+        kernel_declined: this.kernelDeclined,
+        limit_s: round3(limit),
+        workers: this.workers,
+        warm_start_s: this.zygote.preloadS,
+        protocol_errors: this.protocolErrors,
+        shim_errors: this.shimErrors,
+      },
+      collisions: this.graph.collisions(),
+    };
+  }
+
+  async close(): Promise<void> {
+    await this.zygote.stop().catch(() => undefined);
+    await this.server?.close().catch(() => undefined);
+    this.store.cleanup();
+    fs.rmSync(this.tmp, { recursive: true, force: true });
+  }
+}
+
+export function lidOf(...parts: string[]): string {
+  return crypto.createHash('blake2b512').update(parts.join('\0')).digest('hex').slice(0, 32);
+}
+
+/** Unique, readable ids: the file stem, with a numeric suffix for repeated stems. */
+export function scriptIds(scripts: string[]): string[] {
+  const seen = new Map<string, number>();
+  return scripts.map((s) => {
+    const stem = path.basename(s).replace(/\.py$/, '');
+    const n = seen.get(stem) ?? 0;
+    seen.set(stem, n + 1);
+    return n === 0 ? stem : `${stem}-${n + 1}`;
+  });
+}
+
+function stringEnv(env: NodeJS.ProcessEnv): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) if (v !== undefined) out[k] = v;
+  return out;
+}
+
+function lastLine(file: string): string | null {
+  try {
+    const lines = fs.readFileSync(file, 'utf8').trimEnd().split('\n');
+    const last = lines[lines.length - 1]?.trim();
+    return last ? last.slice(0, 500) : null;
+  } catch {
+    return null;
+  }
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
+const round3 = (x: number) => Math.round(x * 1000) / 1000;

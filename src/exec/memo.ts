@@ -1,0 +1,94 @@
+/**
+ * Single-flight memo table: the first script that asks for a LID computes it; scripts asking
+ * for it meanwhile wait; when it is published they all get a hit. If the owner fails (raises,
+ * is killed, disconnects) the next waiter becomes the owner.
+ */
+import type { LookupReply } from '../trace/types';
+import type { ResultStore } from './store';
+
+export interface Asker {
+  readonly id: number;
+  reply(requestId: number, r: LookupReply): void;
+}
+
+interface Flight {
+  owner: Asker | 'kernel';
+  waiters: { asker: Asker; requestId: number }[];
+}
+
+export class MemoTable {
+  private flights = new Map<string, Flight>();
+  hits = 0;
+  waits = 0;
+
+  constructor(private readonly store: ResultStore) {}
+
+  /** Answer now (hit / compute) or hold the request until the LID resolves. */
+  lookup(asker: Asker, requestId: number, lid: string): void {
+    const stored = this.store.get(lid);
+    if (stored) {
+      this.hits++;
+      asker.reply(requestId, { status: 'hit', path: stored.path, format: stored.format, bytes: stored.bytes, lid });
+      return;
+    }
+    const f = this.flights.get(lid);
+    if (f) {
+      this.waits++;
+      f.waiters.push({ asker, requestId });
+      return;
+    }
+    this.flights.set(lid, { owner: asker, waiters: [] });
+    asker.reply(requestId, { status: 'compute', lid });
+  }
+
+  /** The coordinator itself computes lid (a Rust kernel); askers wait for it. */
+  claimForKernel(lid: string, asker: Asker, requestId: number): boolean {
+    if (this.store.get(lid) || this.flights.has(lid)) return false;
+    this.flights.set(lid, { owner: 'kernel', waiters: [{ asker, requestId }] });
+    return true;
+  }
+
+  isInFlight(lid: string): boolean {
+    return this.flights.has(lid);
+  }
+
+  published(lid: string): void {
+    const f = this.flights.get(lid);
+    this.flights.delete(lid);
+    const stored = this.store.get(lid);
+    if (!f) return;
+    for (const w of f.waiters) {
+      if (stored) {
+        this.hits++;
+        w.asker.reply(w.requestId, { status: 'hit', path: stored.path, format: stored.format, bytes: stored.bytes, lid });
+      } else {
+        w.asker.reply(w.requestId, { status: 'local', lid, reason: 'result was evicted' });
+      }
+    }
+  }
+
+  /** The owner will not publish: hand the computation to the next waiter. */
+  abandoned(lid: string, by: Asker | 'kernel'): void {
+    const f = this.flights.get(lid);
+    if (!f || f.owner !== by) return;
+    const next = f.waiters.shift();
+    if (!next) {
+      this.flights.delete(lid);
+      return;
+    }
+    f.owner = next.asker;
+    next.asker.reply(next.requestId, { status: 'compute', lid });
+  }
+
+  /** An asker went away: give up what it owned, forget what it waited for. */
+  disconnected(asker: Asker): void {
+    for (const [lid, f] of [...this.flights]) {
+      f.waiters = f.waiters.filter((w) => w.asker !== asker);
+      if (f.owner === asker) this.abandoned(lid, asker);
+    }
+  }
+
+  get inFlight(): number {
+    return this.flights.size;
+  }
+}

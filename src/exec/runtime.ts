@@ -1,0 +1,53 @@
+/** The Rust runtime (napi addon): typed wrappers, errors that name the file and the cause. */
+import * as fs from 'fs';
+import { addonPath } from './paths';
+
+interface Addon {
+  readCsv(path: string, optionsJson: string, outPath: string): Promise<string>;
+  hashFile(path: string): Promise<string>;
+  version(): string;
+}
+
+export type CsvResult =
+  | { status: 'ok'; rows: number; cols: number; bytes: number; elapsed_ms: number }
+  | { status: 'declined'; reason: string };
+
+export class RuntimeError extends Error {
+  constructor(message: string, readonly cause?: unknown) {
+    super(message);
+    this.name = 'RuntimeError';
+  }
+}
+
+let addon: Addon | null = null;
+
+export function loadRuntime(): Addon {
+  if (addon) return addon;
+  const p = addonPath();
+  if (!fs.existsSync(p)) throw new RuntimeError(`the Rust runtime is not built (${p} is missing): run \`npm run build\``);
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    addon = require(p) as Addon;
+  } catch (e) {
+    throw new RuntimeError(`cannot load the Rust runtime ${p}: ${(e as Error).message}`, e);
+  }
+  return addon;
+}
+
+export async function readCsv(file: string, options: Record<string, unknown>, outPath: string): Promise<CsvResult> {
+  try {
+    return JSON.parse(await loadRuntime().readCsv(file, JSON.stringify(options), outPath)) as CsvResult;
+  } catch (e) {
+    if (e instanceof RuntimeError) throw e;
+    throw new RuntimeError(`read_csv kernel failed on ${file}: ${(e as Error).message}`, e);
+  }
+}
+
+export async function hashFile(file: string): Promise<string> {
+  try {
+    return await loadRuntime().hashFile(file);
+  } catch (e) {
+    if (e instanceof RuntimeError) throw e;
+    throw new RuntimeError(`cannot hash ${file}: ${(e as Error).message}`, e);
+  }
+}
