@@ -33,6 +33,12 @@ def is_splitter(x) -> bool:
 
 
 def is_fitted(est) -> bool:
+    check = getattr(est, "__sklearn_is_fitted__", None)  # Pipeline and other meta-estimators
+    if check is not None:
+        try:
+            return bool(check())
+        except Exception:
+            pass
     return any(k.endswith("_") and not k.startswith("__") for k in vars(est))
 
 
@@ -48,7 +54,8 @@ _RANDOM_STATE_UNUSED = {
     "RidgeClassifier": _solver_not("sag", "saga"),
     "Lasso": lambda p: p.get("selection") == "cyclic",
     "ElasticNet": lambda p: p.get("selection") == "cyclic",
-    "SVC": lambda p: not p.get("probability"),
+    # sklearn 1.9 deprecated `probability`; its default "deprecated" means False
+    "SVC": lambda p: p.get("probability") in (False, "deprecated"),
     "SVR": lambda p: True,
     "KFold": lambda p: not p.get("shuffle"),
     "StratifiedKFold": lambda p: not p.get("shuffle"),
@@ -79,7 +86,12 @@ def canon_estimator(est, out: list, depth: int, fitted_state: bool = True) -> No
                 raise Opaque(f"fitted {cls.__name__} has no shareable identity")
             _ctx.local = True
         out.append(b"fitted" + lid.encode())
-        return
+        # Params can change after fit (set_params, attribute assignment) and some are read at
+        # predict time (KNeighbors' n_neighbors): they are part of a fitted estimator's identity.
+    _canon_params(est, cls, out, depth)
+
+
+def _canon_params(est, cls, out: list, depth: int) -> None:
     params = est.get_params(deep=False) if hasattr(est, "get_params") else _splitter_params(est)
     for name in _NOISY:
         v = params.get(name)
@@ -95,6 +107,28 @@ def canon_estimator(est, out: list, depth: int, fitted_state: bool = True) -> No
             continue
         canon(k, out)
         canon_input(params[k], out, depth + 1)
+
+
+def sub_estimators(est):
+    """(path, estimator) of the estimators in est's params, recursively (Pipeline steps...)."""
+    stack, seen = [((), est)], {id(est)}
+    while stack:
+        path, cur = stack.pop()
+        try:
+            params = cur.get_params(deep=False)
+        except Exception:
+            continue
+        items = [((k,), v) for k, v in sorted(params.items())]
+        while items:
+            p, v = items.pop()
+            if isinstance(v, (list, tuple)):
+                items.extend((p + (i,), x) for i, x in enumerate(v))
+            elif isinstance(v, dict):
+                items.extend((p + (k,), x) for k, x in v.items())
+            elif is_estimator(v) and id(v) not in seen:
+                seen.add(id(v))
+                yield path + p, v
+                stack.append((path + p, v))
 
 
 def _splitter_params(sp) -> dict:

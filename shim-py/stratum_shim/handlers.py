@@ -107,6 +107,11 @@ class PandasOp(Handler):
     def prepare(self, op, args, kwargs):
         if kwargs.get("inplace") is True:
             return Mutator().prepare(op, args, kwargs)
+        if op.endswith(".sample"):  # df.sample() without a seed draws from numpy's global state
+            rs = _random_state_of(op, args, kwargs)
+            if E._is_random(rs):
+                return Plan(inputs=_data_inputs(args), rows=_nrows(args[0]) if args else 0,
+                            opaque=f"random (random_state={rs!r})")
         return super().prepare(op, args, kwargs)
 
     def finish(self, plan, args, kwargs, result):
@@ -118,6 +123,16 @@ class PandasOp(Handler):
     def failed(self, plan, args):
         if plan.target is not None:
             L.set_lid(plan.target, None)
+
+
+def _random_state_of(op, args, kwargs):
+    fn = _FUNCS.get(op)
+    if fn is None:
+        return kwargs.get("random_state")
+    try:
+        return _bind(fn, args, kwargs).get("random_state")
+    except TypeError:
+        return None
 
 
 class Mutator(PandasOp):
@@ -174,12 +189,12 @@ class Fit(Handler):
         return plan
 
     def finish(self, plan, args, kwargs, result):
-        L.set_lid(args[0], plan.state_lid)
+        _set_state(args[0], plan.state_lid)
         if result is not args[0]:
             register(result, plan.lid)
 
     def failed(self, plan, args):
-        L.set_lid(args[0], None)
+        _set_state(args[0], None)
 
     def payload(self, plan, args, kwargs, result):
         return (args[0], None if result is args[0] else result)
@@ -187,11 +202,19 @@ class Fit(Handler):
     def apply_hit(self, plan, args, kwargs, payload):
         fitted, result = payload
         E.restore_into(args[0], fitted)
-        L.set_lid(args[0], plan.state_lid)
+        _set_state(args[0], plan.state_lid)
         if result is None:
             return args[0]
         register(result, plan.lid)
         return result
+
+
+def _set_state(est, state_lid) -> None:
+    """est's new fitted lineage. Its sub-estimators (Pipeline steps) may have been refit too, so
+    their old lineage is stale; their new state is determined by what determined est's fit."""
+    L.set_lid(est, state_lid)
+    for path, sub in E.sub_estimators(est):
+        L.set_lid(sub, None if state_lid is None else L.child_lid(state_lid, ("sub", path)))
 
 
 class Apply(Handler):

@@ -334,7 +334,9 @@ def _is_library_module(mod: str) -> bool:
 
 def canon_input(v, out: list, depth: int) -> None:
     """Canonicalise a value that may be data (lineage/content LID) or plain parameters."""
-    if isinstance(v, np.ndarray) or _is_pandas(v) or _is_sparse(v) or tracked_lid(v) is not None:
+    if isinstance(v, np.ndarray) or _is_pandas(v) or _is_sparse(v) or (
+        tracked_lid(v) is not None and not estimators_mod().is_estimator(v)
+    ):  # estimators: canon_estimator (fitted lineage *and* current params)
         out.append(b"in" + value_lid(v).encode())
     else:
         canon(v, out, depth)
@@ -374,6 +376,14 @@ def canon_object(x, out: list, depth: int) -> None:
         out.append(b")")
         return
     mod = type(x).__module__
+    if mod == "numpy" and type(x).__name__ == "_ArrayFunctionDispatcher":  # np.sum, np.mean...
+        out.append(b"npfn" + f"{x.__module__}.{x.__qualname__}".encode())
+        return
+    if isinstance(x, (types.MethodDescriptorType, types.WrapperDescriptorType)) and _is_library_module(
+        x.__objclass__.__module__
+    ):  # str.upper, float.__add__: stateless, named by their type
+        out.append(b"mdesc" + f"{x.__objclass__.__module__}.{x.__qualname__}".encode())
+        return
     if mod == "re" and hasattr(x, "pattern"):
         out.append(b"re" + repr((x.pattern, x.flags)).encode())
         return

@@ -52,6 +52,9 @@ def _patch(owner, name: str, op: str, kind: str, original=None) -> None:
         original = getattr(owner, name)
     if getattr(original, "__stratum_original__", None) is not None:
         return
+    current = vars(owner).get(name) if hasattr(owner, "__dict__") else None
+    if getattr(current, "__stratum_original__", None) is not None:
+        return
     _installed.append((owner, name, owner.__dict__.get(name, _ABSENT) if isinstance(owner, type) else original))
     setattr(owner, name, make_wrapper(op, kind, original))
     _FUNCS.setdefault(op, original)
@@ -146,18 +149,24 @@ def patch_estimator_classes() -> None:
         _patched_classes.add(cls)
         for names, kind in ((FIT_METHODS, "fit"), (APPLY_METHODS, "apply")):
             for name in names:
-                attr = cls.__dict__.get(name)
-                op = f"{cls.__name__}.{name}"
-                if isinstance(attr, types.FunctionType):
-                    _patch(cls, name, op, kind)
-                elif isinstance(attr, _AvailableIfDescriptor) and isinstance(attr.fn, types.FunctionType):
-                    # keep the descriptor (hasattr() must still say whether the method exists)
-                    _patch(attr, "fn", op, kind)
+                _patch_method(cls, name, kind, _AvailableIfDescriptor)
     for root in (BaseCrossValidator, BaseShuffleSplit):
         for cls in [root, *_all_subclasses(root)]:
-            if cls not in _patched_classes and isinstance(cls.__dict__.get("split"), types.FunctionType):
+            if cls not in _patched_classes:
                 _patched_classes.add(cls)
-                _patch(cls, "split", f"{cls.__name__}.split", "func")
+                _patch_method(cls, "split", "func", _AvailableIfDescriptor)
+
+
+def _patch_method(cls, name: str, kind: str, available_if) -> None:
+    """Wrap cls's effective method (wherever in the MRO it is defined, mixins included) under
+    the name of cls, so records say LogisticRegression.predict, not LinearClassifierMixin.predict."""
+    attr = inspect.getattr_static(cls, name, None)
+    op = f"{cls.__name__}.{name}"
+    if isinstance(attr, types.FunctionType):
+        _patch(cls, name, op, kind, original=getattr(attr, "__stratum_original__", attr))
+    elif isinstance(attr, available_if) and isinstance(attr.fn, types.FunctionType):
+        # keep the descriptor (hasattr() must still say whether the method exists)
+        _patch(attr, "fn", op, kind)
 
 
 class _SklearnImportHook(importlib.abc.MetaPathFinder):

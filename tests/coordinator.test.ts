@@ -1,0 +1,124 @@
+/** The coordinator end to end with agent scripts that misbehave: each fails alone, clearly. */
+import { spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as net from 'net';
+import * as os from 'os';
+import * as path from 'path';
+import { BatchReport, Coordinator } from '../src/exec/coordinator';
+import { pythonPath } from '../src/exec/paths';
+import { encodeFrame } from '../src/trace/protocol';
+
+const SCRIPTS: Record<string, string> = {
+  ok_main: `import sys, os\nprint(__name__, os.path.isabs(__file__), sys.argv)\nprint(os.getcwd() == ${JSON.stringify('CWD')})\n`,
+  raises: `import pandas as pd\nprint("before")\ndf = pd.DataFrame({"a": [1, 2]})\ndf["missing"]\n`,
+  hangs: `import time\nprint("sleeping", flush=True)\nwhile True:\n    time.sleep(1)\n`,
+  loud: `for i in range(200000):\n    print(i, "x" * 20)\n`,
+  writes: `import os\nos.makedirs("working", exist_ok=True)\nwith open("working/out.txt", "w") as f:\n    f.write("hello\\n")\nimport pandas as pd\npd.DataFrame({"a": [1.5, 2.5]}).to_csv("working/frame.csv", index=False)\nprint(open("working/out.txt").read().strip())\n`,
+  writes_too: `import os\nos.makedirs("working", exist_ok=True)\nopen("working/out.txt", "w").write("hello\\n")\n`,
+  odd_import: `import this_module_does_not_exist\n`,
+  segfault: `import ctypes\nprint("about to crash", flush=True)\nctypes.string_at(0)\n`,
+  exits: `import os, sys\nprint("bye")\nsys.stdout.flush()\nos._exit(3)\n`,
+  sysexit_msg: `import sys\nsys.exit("fatal: bad config")\n`,
+  stdin: `import sys\nprint(repr(sys.stdin.read()))\n`,
+  syntax: `def broken(:\n    pass\n`,
+  cv_a: `import numpy as np, pandas as pd\nfrom sklearn.model_selection import cross_val_score\nfrom sklearn.ensemble import RandomForestRegressor\nrng = np.random.default_rng(0)\nX = pd.DataFrame(rng.normal(size=(3000, 6)), columns=list("abcdef"))\ny = X["a"] * 3 + rng.normal(size=3000)\ns = cross_val_score(RandomForestRegressor(n_estimators=30, random_state=1), X, y, cv=3)\nprint(np.round(s, 10))\n`,
+};
+SCRIPTS.cv_b = SCRIPTS.cv_a + 'print("variant b")\n';
+
+describe('coordinator with misbehaving scripts', () => {
+  let dir: string;
+  let coord: Coordinator;
+  let report: BatchReport;
+  const byId = (id: string) => report.scripts.find((s) => s.id === id)!;
+  const out = (id: string) => fs.readFileSync(path.join(dir, 'out', `${id}.stdout`), 'utf8');
+  const err = (id: string) => fs.readFileSync(path.join(dir, 'out', `${id}.stderr`), 'utf8');
+
+  beforeAll(async () => {
+    dir = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'coord-test-')));
+    for (const [name, src] of Object.entries(SCRIPTS)) fs.writeFileSync(path.join(dir, `${name}.py`), src.replace('CWD', dir));
+    coord = await Coordinator.start({ workers: 2 });
+    report = await coord.runScripts(Object.keys(SCRIPTS).map((n) => `${n}.py`), { cwd: dir, outDir: path.join(dir, 'out'), timeoutS: 20 });
+  }, 180000);
+
+  afterAll(async () => {
+    await coord?.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('a well-behaved script sees __main__, an absolute __file__, argv as given and the cwd', () => {
+    expect(byId('ok_main')).toMatchObject({ status: 'ok', exit_code: 0 });
+    expect(out('ok_main')).toBe("__main__ True ['ok_main.py']\nTrue\n");
+  });
+
+  test('a script that raises fails alone, with the traceback python would print', () => {
+    const r = byId('raises');
+    expect(r).toMatchObject({ status: 'error', exit_code: 1, error: "KeyError: 'missing'" });
+    expect(out('raises')).toBe('before\n');
+    const plain = spawnSync(pythonPath(), ['raises.py'], { cwd: dir });
+    expect(err('raises')).toBe(plain.stderr.toString());
+    expect(err('raises')).not.toMatch(/stratum_shim/);
+  });
+
+  test('a hanging script is killed at the time limit; the batch goes on', () => {
+    expect(byId('hangs')).toMatchObject({ status: 'timeout', error: 'timed out after 20 s' });
+    expect(out('hangs')).toBe('sleeping\n');
+  });
+
+  test('a script that prints a lot keeps every byte', () => {
+    const plain = spawnSync(pythonPath(), ['loud.py'], { cwd: dir, maxBuffer: 1 << 28 });
+    expect(byId('loud').status).toBe('ok');
+    expect(out('loud')).toBe(plain.stdout.toString());
+  });
+
+  test('files written by scripts land where python would put them; collisions are reported', () => {
+    expect(byId('writes')).toMatchObject({ status: 'ok' });
+    expect(out('writes')).toBe('hello\n');
+    expect(fs.readFileSync(path.join(dir, 'working', 'frame.csv'), 'utf8')).toBe('a\n1.5\n2.5\n');
+    expect(report.collisions).toEqual([{ path: path.join(dir, 'working', 'out.txt'), scripts: ['writes', 'writes_too'] }]);
+  });
+
+  test('odd imports, crashes, os._exit, sys.exit(msg), stdin and syntax errors behave as under python', () => {
+    expect(byId('odd_import')).toMatchObject({ status: 'error', exit_code: 1, error: "ModuleNotFoundError: No module named 'this_module_does_not_exist'" });
+    expect(byId('segfault')).toMatchObject({ status: 'error', exit_code: null, error: 'killed by signal 11' });
+    expect(out('segfault')).toBe('about to crash\n');
+    expect(byId('exits')).toMatchObject({ status: 'error', exit_code: 3 });
+    expect(out('exits')).toBe('bye\n');
+    expect(byId('sysexit_msg')).toMatchObject({ status: 'error', exit_code: 1, error: 'fatal: bad config' });
+    expect(out('stdin')).toBe("''\n");
+    expect(byId('syntax')).toMatchObject({ status: 'error', exit_code: 1 });
+    expect(err('syntax')).toMatch(/SyntaxError/);
+  });
+
+  test('the same expensive computation in two scripts runs once and both print the same', () => {
+    expect(byId('cv_a').status).toBe('ok');
+    expect(out('cv_b')).toBe(out('cv_a') + 'variant b\n');
+    const plain = spawnSync(pythonPath(), ['cv_a.py'], { cwd: dir });
+    expect(out('cv_a')).toBe(plain.stdout.toString());
+    expect(report.batch.hits).toBeGreaterThanOrEqual(1);
+    expect(report.batch.shared_nodes).toBeGreaterThanOrEqual(1);
+  });
+
+  test('report counts every script and writes report.json', () => {
+    expect(report.batch.scripts).toBe(Object.keys(SCRIPTS).length);
+    expect(report.batch.failed).toBe(7);
+    const onDisk = JSON.parse(fs.readFileSync(path.join(dir, 'out', 'report.json'), 'utf8'));
+    expect(onDisk.batch.ops_total).toBe(report.batch.ops_total);
+    expect(report.batch.ops_unique).toBeLessThan(report.batch.ops_total);
+  });
+
+  test('malformed frames get an error and a closed connection, never a crash', async () => {
+    const before = coord.protocolErrors;
+    for (const bad of [Buffer.from([0, 0, 0, 3, 1, 2, 3]), encodeFrame({ t: 'launch_missiles' }), encodeFrame([1, 2]), Buffer.from([0xff, 0xff, 0xff, 0xff])]) {
+      await new Promise<void>((resolve) => {
+        const s = net.createConnection(coord.socketPath);
+        s.on('error', () => resolve());
+        s.on('end', () => resolve());
+        s.resume();
+        s.write(bad);
+      });
+    }
+    expect(coord.protocolErrors).toBe(before + 4);
+    const again = await coord.runScripts(['ok_main.py'], { cwd: dir });
+    expect(again.scripts[0].status).toBe('ok');
+  });
+});
