@@ -163,11 +163,6 @@ def test_estimator_lids(trace, xy):
     assert lid(a) != lid(LogisticRegression().fit(X[:-1], y[:-1]))
 
 
-MIXIN_BUG = ("patches.patch_estimator_classes only patches methods found in the __dict__ of BaseEstimator "
-             "subclasses: methods inherited from mixins (LinearClassifierMixin.predict, "
-             "TransformerMixin.fit_transform, _UnsupportedGroupCVMixin.split) are never traced")
-
-
 def test_mixin_methods_are_traced(trace, xy):
     X, y = xy
     a = LogisticRegression(C=1.0).fit(X, y)

@@ -1,0 +1,14 @@
+//! stratum's native kernels, independent of any binding.
+
+pub mod csv;
+pub mod error;
+pub mod file;
+pub mod hash;
+pub mod infer;
+pub mod ipc;
+pub mod parse;
+pub mod tokenize;
+
+pub use csv::{read_csv_to_ipc, Outcome};
+pub use error::Error;
+pub use hash::hash_file;

@@ -1,0 +1,15 @@
+//! Thin napi-rs binding over `stratum-core`.
+
+// the napi macros register the exports only outside `cfg(test)`
+#![cfg_attr(test, allow(dead_code))]
+
+mod csv;
+mod error;
+mod ipc;
+
+use napi_derive::napi;
+
+#[napi]
+pub fn version() -> String {
+    env!("CARGO_PKG_VERSION").to_string()
+}
