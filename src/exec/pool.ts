@@ -17,6 +17,8 @@ export interface RunCommand {
   socket?: string;
   store?: string;
   script_id: string;
+  /** BLAS/OpenMP threads for this script (cores / scripts running at once) */
+  threads?: number;
 }
 
 export interface ExitInfo {
@@ -41,8 +43,10 @@ export class Zygote {
   /** Start the zygote (idempotent); resolves with the seconds its imports took. */
   start(): Promise<number> {
     if (this.ready) return this.ready;
-    const env: NodeJS.ProcessEnv = { ...process.env, PYTHONUNBUFFERED: '0' };
-    for (const k of Object.keys(env)) if (k.startsWith('STRATUM_') && k !== 'STRATUM_DEBUG' && !k.startsWith('STRATUM_MEMO') && !k.startsWith('STRATUM_PUBLISH')) delete env[k];
+    // The zygote's own shim stays inactive: each child connects with its own script id.
+    const env: NodeJS.ProcessEnv = { ...process.env };
+    delete env.STRATUM_SOCKET;
+    delete env.STRATUM_TRACE;
     const proc = spawn(pythonPath(), ['-m', 'stratum_shim.zygote'], { cwd: REPO_ROOT, env, stdio: ['pipe', 'pipe', 'pipe'] });
     this.proc = proc;
     proc.stderr!.on('data', (d: Buffer) => {
