@@ -10,6 +10,7 @@ import json
 import os
 import socket
 import struct
+import threading
 
 import msgpack
 
@@ -35,10 +36,13 @@ class Client:
         self.pending: list[dict] = []
         self.next_id = 1
         self._buf = b""
+        self._lock = threading.Lock()  # records may come from a script's threads: frames must not interleave
         self.send({"t": "hello", "script": script_id, "pid": os.getpid()})
 
     def send(self, msg: dict) -> None:
-        self.sock.sendall(encode_frame(msg))
+        frame = encode_frame(msg)
+        with self._lock:
+            self.sock.sendall(frame)
 
     def record(self, rec: dict) -> None:
         self.pending.append(rec)
@@ -46,9 +50,10 @@ class Client:
             self.flush()
 
     def flush(self) -> None:
-        if self.pending:
+        with self._lock:
             recs, self.pending = self.pending, []
-            self.send({"t": "ops", "records": recs})
+            if recs:
+                self.sock.sendall(encode_frame({"t": "ops", "records": recs}))
 
     def request(self, msg: dict) -> dict:
         """Send a request and block until its reply (the coordinator may hold it: single-flight)."""

@@ -14,7 +14,6 @@ import sys
 import threading
 import time
 
-from . import lid as L
 from .handlers import HANDLERS, Plan
 
 _INTERNAL_ROOTS = frozenset(
@@ -179,13 +178,3 @@ def _memo(op, handler, plan, original, args, kwargs, t0, caller):
             _safe(RT.client.send, {"t": "abandon", "lid": lid})
     _finish(op, handler, plan, args, kwargs, result, t0, caller, "computed" if owner else "local", nbytes)
     return result
-
-
-def set_depth(depth: int) -> int:
-    """Run code as if inside a traced op (depth > 0: no tracing). Returns the previous depth."""
-    prev = _tls.depth
-    _tls.depth = depth
-    return prev
-
-
-__all__ = ["RT", "make_wrapper", "shim_error", "set_depth", "L"]
