@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import sys
 
 __version__ = "0.1.0"
 
@@ -25,7 +26,7 @@ def activate(socket_path: str | None = None, trace_path: str | None = None, scri
     if not socket_path and not trace_path:
         return False
     patches.install()
-    RT.script_id = script_id or os.environ.get("STRATUM_SCRIPT_ID") or os.path.basename(os.environ.get("STRATUM_SCRIPT", "")) or str(os.getpid())
+    RT.script_id = script_id or os.environ.get("STRATUM_SCRIPT_ID") or os.path.basename(sys.argv[0] or "") or str(os.getpid())
     RT.store_dir = store_dir or os.environ.get("STRATUM_STORE")
     if socket_path:
         RT.client = RT.sink = Client(socket_path, RT.script_id)

@@ -91,12 +91,6 @@ def xy():
     return X, y
 
 
-def lid(obj):
-    out = L.tracked_lid(obj)
-    assert out is not None, f"{type(obj).__name__} has no LID"
-    return out
-
-
 @pytest.fixture
 def frame():
     return pd.DataFrame({"a": [1, 2, 3], "b": [4.0, 5.0, 6.0]})

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import sklearn.metrics
 import sklearn.model_selection as ms
-from conftest import lid
+from shim_testutil import lid
 from pandas.core.groupby import DataFrameGroupBy
 from pandas.core.indexing import _LocIndexer
 from sklearn.base import BaseEstimator, clone

@@ -1,7 +1,7 @@
 """The Rust CSV kernel against pandas.read_csv: identical frames, or an explicit decline."""
 
 import random
-import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -180,7 +180,7 @@ def test_random_floats_bitwise(tmp_path, kernel, bridge):
 def test_hash_file(tmp_path):
     import subprocess
 
-    from conftest import ADDON
+    ADDON = Path(__file__).resolve().parents[2] / "runtime-rs" / "node" / "stratum_runtime.node"
 
     p = write(tmp_path, "h", "a\n1\n")
     q = write(tmp_path, "g", "a\n2\n")
@@ -250,28 +250,12 @@ def bench_csv(rows, seed=0):
 
 
 @pytest.mark.slow
-def test_speed_200k_rows(tmp_path, kernel, bridge):
-    """The coordinator calls the addon in-process: compare its own time + ipc_to_frame."""
+def test_200k_rows_bitwise(tmp_path, kernel, bridge):
+    """A benchmark-size file (several low_memory chunks): identical frame, bitwise floats.
+    Speed is measured by `npm run bench`, not here."""
     path = tmp_path / "big.csv"
     bench_csv(200_000).to_csv(path, index=False, float_format="%.17g")
     out = tmp_path / "big.arrow"
-    best_pd = best_k = best_proc = float("inf")
-    for _ in range(3):
-        t0 = time.perf_counter()
-        exp = pd.read_csv(path)
-        best_pd = min(best_pd, time.perf_counter() - t0)
-        t0 = time.perf_counter()
-        res = kernel(path, out)
-        t1 = time.perf_counter()
-        got = bridge.ipc_to_frame(str(out))
-        t2 = time.perf_counter()
-        best_k = min(best_k, res["elapsed_ms"] / 1000 + (t2 - t1))
-        best_proc = min(best_proc, t2 - t0)
+    res = kernel(path, out)
     assert res["status"] == "ok", res
-    assert_identical(got, exp)
-    print(
-        f"\n200k x 17 ({path.stat().st_size / 1e6:.0f} MB): pd.read_csv {best_pd * 1000:.0f} ms, "
-        f"readCsv + ipc_to_frame {best_k * 1000:.0f} ms "
-        f"(with a node process start per call: {best_proc * 1000:.0f} ms)"
-    )
-    assert best_k < best_pd
+    assert_identical(bridge.ipc_to_frame(str(out)), pd.read_csv(path))
