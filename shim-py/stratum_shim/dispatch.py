@@ -36,6 +36,7 @@ class Runtime:
     store_dir = None
     script_id = ""
     min_memo_rows = int(os.environ.get("STRATUM_MEMO_MIN_ROWS", "1000"))
+    min_memo_rows_pandas = int(os.environ.get("STRATUM_MEMO_MIN_ROWS_PANDAS", "50000"))
     publish_min_ms = float(os.environ.get("STRATUM_PUBLISH_MIN_MS", "20"))
     errors = 0
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import inspect
 import os
 import threading
+import types
 from dataclasses import dataclass, field
 
 from . import estimators as E
@@ -103,16 +104,43 @@ class Handler:
         return payload
 
 
+# Pure pandas ops that cost real time on large inputs (a crosstab of 100k rows: ~430 ms).
+_PANDAS_SHARED = frozenset(
+    "merge join pivot_table crosstab sort_values drop_duplicates value_counts describe corr get_dummies".split()
+)
+_GROUPBY_SHARED = frozenset("agg aggregate sum mean median min max std var count size nunique first last prod".split())
+
+
+def _pandas_worth_sharing(op: str, args, kwargs, rows: int) -> bool:
+    from .dispatch import RT
+
+    cls, _, name = op.rpartition(".")
+    if name not in (_GROUPBY_SHARED if cls.endswith("GroupBy") else _PANDAS_SHARED):
+        return False
+    if RT.client is None or rows < RT.min_memo_rows_pandas or threading.current_thread() is not threading.main_thread():
+        return False
+    # a user function may print or write: running it only once would lose that
+    return not any(isinstance(v, types.FunctionType) and not L._is_library_module(v.__module__ or "")
+                   for v in (*args, *kwargs.values()))
+
+
 class PandasOp(Handler):
     def prepare(self, op, args, kwargs):
         if kwargs.get("inplace") is True:
             return Mutator().prepare(op, args, kwargs)
+        rows = _nrows(getattr(args[0], "obj", args[0])) if args else 0  # a GroupBy's frame
+        plan = Plan(inputs=_data_inputs(args), rows=rows)
         if op.endswith(".sample"):  # df.sample() without a seed draws from numpy's global state
             rs = _random_state_of(op, args, kwargs)
             if E._is_random(rs):
-                return Plan(inputs=_data_inputs(args), rows=_nrows(args[0]) if args else 0,
-                            opaque=f"random (random_state={rs!r})")
-        return super().prepare(op, args, kwargs)
+                plan.opaque = f"random (random_state={rs!r})"
+                return plan
+        plan.lid, _, plan.opaque = _lids(op, (args, kwargs), False)
+        # shared only when its inputs already have a shareable identity: hashing content for an
+        # op that takes milliseconds would cost more than it saves
+        if plan.lid is not None and not L.is_local(plan.lid) and _pandas_worth_sharing(op, args, kwargs, rows):
+            plan.memo_lid = plan.lid
+        return plan
 
     def finish(self, plan, args, kwargs, result):
         if plan.target is not None:

@@ -126,7 +126,11 @@ def value_lid(obj) -> str:
         return lid
     if _is_pandas(obj):
         if _ctx.memo:
-            return pandas_content_lid(obj)
+            # Identify it by content from now on: the next shared op on it need not hash it
+            # again, and mutations derive new LIDs from this one as from any lineage.
+            lid = pandas_content_lid(obj)
+            set_lid(obj, lid)
+            return lid
         lid = new_local_lid()
         set_lid(obj, lid)
         _ctx.local = True
