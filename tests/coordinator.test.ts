@@ -24,6 +24,16 @@ const SCRIPTS: Record<string, string> = {
   cv_a: `import numpy as np, pandas as pd\nfrom sklearn.model_selection import cross_val_score\nfrom sklearn.ensemble import RandomForestRegressor\nrng = np.random.default_rng(0)\nX = pd.DataFrame(rng.normal(size=(3000, 6)), columns=list("abcdef"))\ny = X["a"] * 3 + rng.normal(size=3000)\ns = cross_val_score(RandomForestRegressor(n_estimators=30, random_state=1), X, y, cv=3)\nprint(np.round(s, 10))\n`,
 };
 SCRIPTS.cv_b = SCRIPTS.cv_a + 'print("variant b")\n';
+SCRIPTS.warns = [
+  'import warnings',
+  'import numpy as np, pandas as pd',
+  'from sklearn.linear_model import LogisticRegression',
+  'df = pd.DataFrame({"a": ["x", "y"], "b": [1, 2]})',
+  'print(df.select_dtypes(include="object").columns.tolist())',
+  'X = np.random.default_rng(0).normal(size=(200, 3))',
+  'LogisticRegression(max_iter=1).fit(X, (X[:, 0] > 0).astype(int))',
+  'warnings.warn("mine")',
+].join('\n') + '\n';
 
 describe('coordinator with misbehaving scripts', () => {
   let dir: string;
@@ -57,6 +67,13 @@ describe('coordinator with misbehaving scripts', () => {
     const plain = spawnSync(pythonPath(), ['raises.py'], { cwd: dir });
     expect(err('raises')).toBe(plain.stderr.toString());
     expect(err('raises')).not.toMatch(/stratum_shim/);
+  });
+
+  test('library warnings point at the script line and pass the same filters as under python', () => {
+    const plain = spawnSync(pythonPath(), ['warns.py'], { cwd: dir });
+    expect(byId('warns').status).toBe('ok');
+    expect(err('warns')).toBe(plain.stderr.toString());
+    expect(err('warns')).toMatch(/warns\.py:5: Pandas4Warning/);
   });
 
   test('a hanging script is killed at the time limit; the batch goes on', () => {

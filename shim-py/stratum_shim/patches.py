@@ -208,6 +208,9 @@ def install() -> None:
     _patch_pandas()
     _patch_sklearn()
     _patch_open()
+    from . import warn
+
+    warn.install(lambda owner, name: _installed.append((owner, name, getattr(owner, name))))
     _hook = _SklearnImportHook()
     sys.meta_path.insert(0, _hook)
 
