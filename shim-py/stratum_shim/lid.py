@@ -287,6 +287,10 @@ def canon_callable(fn, out: list, depth: int) -> None:
         out.append(b"libfn" + f"{mod}.{fn.__qualname__}".encode())
         return
     code = fn.__code__
+    impure = _IMPURE_NAMES.intersection(_global_names(code))
+    if impure:
+        # np.random.rand(), random.choice(), time.time() ...: a fresh value on every run
+        raise Opaque(f"{fn.__qualname__} uses {sorted(impure)[0]!r}: its result may differ run to run")
     out.append(b"fn(")
     canon_code(code, out, depth + 1)
     canon(fn.__defaults__, out, depth + 1)
@@ -308,6 +312,13 @@ def canon_callable(fn, out: list, depth: int) -> None:
             else:
                 canon_input(v, out, depth + 1)
     out.append(b")")
+
+
+# Names (globals or attributes) a user function may draw fresh values from.
+_IMPURE_NAMES = frozenset(
+    "random rand randn randint random_sample choice shuffle permutation normal uniform default_rng "
+    "time time_ns perf_counter monotonic now today utcnow uuid1 uuid4 urandom getrandbits".split()
+)
 
 
 def _global_names(code) -> list[str]:

@@ -368,3 +368,14 @@ def test_fitted_estimator_params_enter_the_lid():
     assert h(knn) == before
     L.set_lid(knn, "4" * 32)
     assert h(knn) != before
+
+
+def test_functions_drawing_random_or_time_values_are_opaque():
+    import random
+    import time
+
+    for fn in (lambda r: np.random.rand(), lambda r: random.random(), lambda r: time.time(),
+               lambda r: np.random.default_rng().normal()):
+        with pytest.raises(L.Opaque):
+            L.lid_of("DataFrame.apply", fn)
+    assert L.lid_of("DataFrame.apply", lambda r: r * 2) == L.lid_of("DataFrame.apply", lambda r: r * 2)
