@@ -295,7 +295,8 @@ export class Coordinator implements MessageHandler {
 
   report(results: ScriptResult[], wallS: number): BatchReport {
     const st = this.graph.stats();
-    const limit = batchLimitS(this.graph, results.map((r) => ({ script: r.id, wall_s: r.wall_s })), this.workers, this.zygote.preloadS);
+    // comparable with wall_s, which starts once the warm worker is up
+    const limit = batchLimitS(this.graph, results.map((r) => ({ script: r.id, wall_s: r.wall_s })), this.workers, 0);
     return {
       scripts: results,
       batch: {

@@ -11,7 +11,8 @@ export interface ScriptTiming {
 
 /**
  * Lower bound of the batch's wall time: the distinct work (each node once, plus each script's
- * untraced Python glue, which cannot be shared) spread over all cores, plus one warm start.
+ * untraced Python glue, which cannot be shared) spread over all cores, plus the warm start
+ * (pass 0 to compare with a wall time measured once the warm worker is up).
  */
 export function batchLimitS(g: MergedGraph, scripts: ScriptTiming[], cores: number, warmStartS: number): number {
   let residualMs = 0;
