@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --rows 20000,200000 --runs 3 --workers N --match REGEX]`
+ * `npm run bench [-- --rows 20000,200000 --runs 3 --workers N --match REGEX --modes seq,par,stratum]`
  * Runs the fixture batch three ways in one run — plain python one after another, plain python
  * N at a time (N = cores), and stratum — several times, and prints medians and ratios, plus the
  * batch's limit (every distinct node computed once on all cores, from the merged graph).
@@ -11,21 +11,25 @@ import * as path from 'path';
 import { BatchReport, Coordinator } from '../src/exec/coordinator';
 import { pythonPath, REPO_ROOT } from '../src/exec/paths';
 
+type Mode = 'seq' | 'par' | 'stratum';
+
 interface Args {
   rows: number[];
   runs: number;
   workers: number;
   match: RegExp;
+  modes: Set<Mode>;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { rows: [20000], runs: 3, workers: os.cpus().length, match: /./ };
+  const a: Args = { rows: [20000], runs: 3, workers: os.cpus().length, match: /./, modes: new Set<Mode>(['seq', 'par', 'stratum']) };
   for (let i = 0; i < argv.length; i++) {
     const v = argv[i + 1];
     if (argv[i] === '--rows') a.rows = v.split(',').map(Number);
     else if (argv[i] === '--runs') a.runs = Number(v);
     else if (argv[i] === '--workers') a.workers = Number(v);
     else if (argv[i] === '--match') a.match = new RegExp(v);
+    else if (argv[i] === '--modes') a.modes = new Set(v.split(',') as Mode[]);
     else throw new Error(`unknown argument ${argv[i]}`);
     i++;
   }
@@ -33,6 +37,8 @@ function parseArgs(argv: string[]): Args {
 }
 
 const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
+/** n.toFixed(d), or '-' for a mode that did not run */
+const fx = (n: number, d = 1) => (Number.isFinite(n) ? n.toFixed(d) : '-');
 
 function runPython(script: string, cwd: string): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -85,10 +91,12 @@ async function benchSize(rows: number, args: Args, scripts: string[]) {
   let identical = true;
   let last: BatchReport | null = null;
   for (let run = 1; run <= args.runs; run++) {
-    const seq = await plainBatch(scripts, freshDir(base, 'seq'), 1);
-    const par = await plainBatch(scripts, freshDir(base, 'par'), args.workers);
+    const skipped = { wall: NaN, outputs: new Map<string, string>() };
+    const seq = args.modes.has('seq') ? await plainBatch(scripts, freshDir(base, 'seq'), 1) : skipped;
+    const par = args.modes.has('par') ? await plainBatch(scripts, freshDir(base, 'par'), args.workers) : skipped;
     const st = await stratumBatch(scripts, freshDir(base, 'stratum'), args.workers);
-    for (const s of scripts) if (seq.outputs.get(s) !== st.outputs.get(s)) {
+    const reference = args.modes.has('seq') ? seq.outputs : par.outputs;
+    for (const s of scripts) if (reference.size && reference.get(s) !== st.outputs.get(s)) {
       identical = false;
       process.stderr.write(`  output differs: ${path.basename(s)}\n`);
     }
@@ -115,7 +123,7 @@ async function main() {
   for (const r of results) {
     const m = r.medians_s;
     lines.push(
-      `${String(r.rows).padStart(8)} ${m.seq.toFixed(1).padStart(10)}s ${m.par.toFixed(1).padStart(9)}s ${m.stratum.toFixed(1).padStart(7)}s ${m.limit.toFixed(1).padStart(6)}s  ${(m.seq / m.stratum).toFixed(2).padStart(6)}x ${(m.par / m.stratum).toFixed(2).padStart(6)}x ${((m.limit / m.stratum) * 100).toFixed(0).padStart(8)}%  ${r.identical ? 'identical' : 'DIFFER'}`,
+      `${String(r.rows).padStart(8)} ${fx(m.seq).padStart(10)}s ${fx(m.par).padStart(9)}s ${fx(m.stratum).padStart(7)}s ${fx(m.limit).padStart(6)}s  ${fx(m.seq / m.stratum, 2).padStart(6)}x ${fx(m.par / m.stratum, 2).padStart(6)}x ${fx((m.limit / m.stratum) * 100, 0).padStart(8)}%  ${r.identical ? 'identical' : 'DIFFER'}`,
     );
   }
   lines.push('(medians of the runs; "of limit": the limit as a share of stratum\'s wall time, 100% = at the limit)');
