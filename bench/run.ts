@@ -4,12 +4,13 @@
  * N at a time (N = cores), and stratum — several times, and prints medians and ratios, plus the
  * batch's limit (every distinct node computed once on all cores, from the merged graph).
  */
-import { spawn, spawnSync } from 'child_process';
+import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { BatchReport, Coordinator } from '../src/exec/coordinator';
 import { pythonPath, REPO_ROOT } from '../src/exec/paths';
+import { runPlainPython } from '../src/exec/plain';
 
 type Mode = 'seq' | 'par' | 'stratum';
 
@@ -40,22 +41,12 @@ const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.len
 /** n.toFixed(d), or '-' for a mode that did not run */
 const fx = (n: number, d = 1) => (Number.isFinite(n) ? n.toFixed(d) : '-');
 
-function runPython(script: string, cwd: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(pythonPath(), [script], { cwd, stdio: ['ignore', 'pipe', 'ignore'] });
-    const out: Buffer[] = [];
-    p.stdout.on('data', (d: Buffer) => out.push(d));
-    p.on('error', reject);
-    p.on('close', () => resolve(Buffer.concat(out).toString()));
-  });
-}
-
 async function plainBatch(scripts: string[], cwd: string, n: number): Promise<{ wall: number; outputs: Map<string, string> }> {
   const outputs = new Map<string, string>();
   const queue = [...scripts];
   const t0 = performance.now();
   await Promise.all(Array.from({ length: n }, async () => {
-    for (let s = queue.shift(); s; s = queue.shift()) outputs.set(s, await runPython(s, cwd));
+    for (let s = queue.shift(); s; s = queue.shift()) outputs.set(s, (await runPlainPython(s, cwd)).stdout);
   }));
   return { wall: (performance.now() - t0) / 1000, outputs };
 }

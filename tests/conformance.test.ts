@@ -3,31 +3,17 @@
  * writes the same files under `stratum run` as under plain `python script.py`.
  * Data size: STRATUM_CONFORMANCE_ROWS (default 5000) rows per dataset.
  */
-import { spawn, spawnSync } from 'child_process';
+import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { BatchReport, Coordinator } from '../src/exec/coordinator';
 import { pythonPath, REPO_ROOT } from '../src/exec/paths';
+import { PlainRun, runPlainPython } from '../src/exec/plain';
 
 const ROWS = Number(process.env.STRATUM_CONFORMANCE_ROWS ?? 5000);
 const SCRIPT_DIR = path.join(REPO_ROOT, 'fixtures', 'agent-scripts');
 const scripts = fs.readdirSync(SCRIPT_DIR).filter((f) => f.endsWith('.py')).sort();
-
-interface Plain {
-  stdout: string;
-  code: number | null;
-}
-
-function runPlain(script: string, cwd: string): Promise<Plain> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(pythonPath(), [script], { cwd, stdio: ['ignore', 'pipe', 'ignore'] });
-    const chunks: Buffer[] = [];
-    p.stdout.on('data', (d: Buffer) => chunks.push(d));
-    p.on('error', reject);
-    p.on('close', (code) => resolve({ stdout: Buffer.concat(chunks).toString(), code }));
-  });
-}
 
 /** Every file under dir except the input data, as relative path -> content. */
 function tree(dir: string): Map<string, string> {
@@ -47,7 +33,7 @@ function tree(dir: string): Map<string, string> {
 
 describe(`fixture scripts: stratum vs plain python (${ROWS} rows)`, () => {
   let base: string;
-  const plain = new Map<string, Plain>();
+  const plain = new Map<string, PlainRun>();
   let report: BatchReport;
 
   beforeAll(async () => {
@@ -58,7 +44,7 @@ describe(`fixture scripts: stratum vs plain python (${ROWS} rows)`, () => {
     }
     const queue = [...scripts];
     const worker = async () => {
-      for (let s = queue.shift(); s; s = queue.shift()) plain.set(s, await runPlain(path.join(SCRIPT_DIR, s), path.join(base, 'plain')));
+      for (let s = queue.shift(); s; s = queue.shift()) plain.set(s, await runPlainPython(path.join(SCRIPT_DIR, s), path.join(base, 'plain')));
     };
     await worker(); // one at a time: the reference is `python script.py` alone on the machine
     const coord = await Coordinator.start({ workers: 2 });
