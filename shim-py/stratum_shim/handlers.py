@@ -273,8 +273,6 @@ def _bind(fn, args, kwargs) -> dict:
 class Func(Handler):
     """A library function: arguments bound to its signature, so positional == keyword."""
 
-    clone = False
-
     def __init__(self, memo=False, clone=False):
         self.memo = memo
         self.clone = clone
@@ -339,11 +337,6 @@ class Source(Handler):
         else:
             plan.lid = L.lid_of("read_csv", _file_hash(real), kw_lid)
         return plan
-
-    def apply_hit(self, plan, args, kwargs, payload):
-        register(payload, plan.lid)
-        return payload
-
 
 def _plain(kwargs: dict):
     """kwargs as plain msgpack values, or None when any is not (the kernel then declines)."""
