@@ -1,8 +1,11 @@
 /**
- * `npm run bench [-- --rows 20000,200000 --runs 3 --workers N --match REGEX --modes seq,par,stratum]`
+ * `npm run bench [-- --rows 20000,200000 --runs 3 --workers N --match REGEX --modes seq,par,stratum
+ *                   --what batch,kernels --kernel-rows 200000]`
  * Runs the fixture batch three ways in one run — plain python one after another, plain python
  * N at a time (N = cores), and stratum — several times, and prints medians and ratios, plus the
  * batch's limit (every distinct node computed once on all cores, from the merged graph).
+ * Then the kernel table: each library call stratum runs on a Rust kernel, timed in plain python
+ * and through stratum (shim -> coordinator -> Rust -> back), with the same result checked.
  */
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
@@ -20,10 +23,12 @@ interface Args {
   workers: number;
   match: RegExp;
   modes: Set<Mode>;
+  what: Set<string>;
+  kernelRows: number;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { rows: [20000], runs: 3, workers: os.cpus().length, match: /./, modes: new Set<Mode>(['seq', 'par', 'stratum']) };
+  const a: Args = { rows: [20000], runs: 3, workers: os.cpus().length, match: /./, modes: new Set<Mode>(['seq', 'par', 'stratum']), what: new Set(['batch', 'kernels']), kernelRows: 200000 };
   for (let i = 0; i < argv.length; i++) {
     const v = argv[i + 1];
     if (argv[i] === '--rows') a.rows = v.split(',').map(Number);
@@ -31,6 +36,8 @@ function parseArgs(argv: string[]): Args {
     else if (argv[i] === '--workers') a.workers = Number(v);
     else if (argv[i] === '--match') a.match = new RegExp(v);
     else if (argv[i] === '--modes') a.modes = new Set(v.split(',') as Mode[]);
+    else if (argv[i] === '--what') a.what = new Set(v.split(','));
+    else if (argv[i] === '--kernel-rows') a.kernelRows = Number(v);
     else throw new Error(`unknown argument ${argv[i]}`);
     i++;
   }
@@ -103,28 +110,114 @@ async function benchSize(rows: number, args: Args, scripts: string[]) {
   return { rows, scripts: scripts.length, runs: args.runs, workers: args.workers, medians_s: m, all_s: times, identical, batch: last!.batch };
 }
 
+interface KernelRow {
+  kernel: string;
+  size: string;
+  library_s: number[];
+  stratum_s: number[];
+  identical: boolean;
+}
+
+const KERNEL_CASES: { name: string; kernel: string; size: (rows: number) => string; perProcess: boolean }[] = [
+  { name: 'read_csv', kernel: 'pd.read_csv (transactions)', size: (r) => `${(5 * r).toLocaleString('en')} rows x 6`, perProcess: true },
+  { name: 'count_vectorizer', kernel: 'CountVectorizer((1,2)).fit_transform', size: (r) => `${r.toLocaleString('en')} docs`, perProcess: false },
+  { name: 'tfidf_vectorizer', kernel: 'TfidfVectorizer((1,2), min_df=2).fit_transform', size: (r) => `${r.toLocaleString('en')} docs`, perProcess: false },
+];
+
+function parseKernelOutput(text: string, where: string): { seconds: number[]; check: string } {
+  const line = text.trim().split('\n').pop() ?? '';
+  try {
+    return JSON.parse(line) as { seconds: number[]; check: string };
+  } catch {
+    throw new Error(`kernel bench (${where}) printed no result: ${text.slice(-500)}`);
+  }
+}
+
+async function kernelTable(args: Args): Promise<KernelRow[]> {
+  const base = path.join(os.tmpdir(), `stratum-bench-kernels-${args.kernelRows}`);
+  const data = path.join(base, 'data');
+  fs.mkdirSync(base, { recursive: true });
+  const gen = spawnSync(pythonPath(), [path.join(REPO_ROOT, 'fixtures', 'generate.py'), '--rows', String(args.kernelRows), '--out', data], { stdio: ['ignore', 'ignore', 'inherit'] });
+  if (gen.status !== 0) throw new Error('data generation failed');
+  const script = path.join(REPO_ROOT, 'bench', 'kernels.py');
+  const rows: KernelRow[] = [];
+  for (const c of KERNEL_CASES) {
+    const reps = args.runs;
+    const env = { ...process.env, STRATUM_BENCH_DATA: data, STRATUM_BENCH_CASE: c.name, STRATUM_BENCH_REPS: c.perProcess ? '1' : String(reps) };
+    const lib = { seconds: [] as number[], check: '' };
+    const st = { seconds: [] as number[], check: '' };
+    for (let i = 0; i < (c.perProcess ? reps : 1); i++) {
+      const p = spawnSync(pythonPath(), [script], { env, cwd: base, encoding: 'utf8', maxBuffer: 1 << 26 });
+      if (p.status !== 0) throw new Error(`kernel bench ${c.name} failed under python: ${p.stderr}`);
+      const r = parseKernelOutput(p.stdout, `python ${c.name}`);
+      lib.seconds.push(...r.seconds);
+      lib.check = r.check;
+    }
+    const saved = { ...process.env };
+    Object.assign(process.env, env);
+    try {
+      for (let i = 0; i < (c.perProcess ? reps : 1); i++) {
+        const coord = await Coordinator.start({ workers: 1 });
+        try {
+          const rep = await coord.runScripts([script], { cwd: base });
+          const out = fs.readFileSync(rep.scripts[0].stdout_path, 'utf8');
+          if (rep.scripts[0].status !== 'ok') throw new Error(`kernel bench ${c.name} failed under stratum: ${fs.readFileSync(rep.scripts[0].stderr_path, 'utf8')}`);
+          if (!rep.batch.kernel_runs) throw new Error(`kernel bench ${c.name}: no Rust kernel ran (${JSON.stringify(rep.batch.kernel_declined)})`);
+          const r = parseKernelOutput(out, `stratum ${c.name}`);
+          st.seconds.push(...r.seconds);
+          st.check = r.check;
+        } finally {
+          await coord.close();
+        }
+      }
+    } finally {
+      for (const k of Object.keys(env)) if (!(k in saved)) delete process.env[k];
+      Object.assign(process.env, saved);
+    }
+    const row = { kernel: c.kernel, size: c.size(args.kernelRows), library_s: lib.seconds, stratum_s: st.seconds, identical: lib.check === st.check };
+    process.stderr.write(`  kernel ${c.name}: library ${fx(median(lib.seconds), 3)} s, stratum ${fx(median(st.seconds), 3)} s${row.identical ? '' : ' (RESULTS DIFFER)'}\n`);
+    rows.push(row);
+  }
+  fs.rmSync(base, { recursive: true, force: true });
+  return rows;
+}
+
+function kernelLines(rows: KernelRow[]): string[] {
+  const w = Math.max(...rows.map((r) => r.kernel.length));
+  const lines = ['', `${'kernel'.padEnd(w)}  ${'size'.padStart(16)}  ${'library'.padStart(9)}  ${'stratum'.padStart(9)}  ${'speed-up'.padStart(8)}  result`];
+  for (const r of rows) {
+    const [l, st] = [median(r.library_s), median(r.stratum_s)];
+    lines.push(`${r.kernel.padEnd(w)}  ${r.size.padStart(16)}  ${fx(l, 3).padStart(8)}s  ${fx(st, 3).padStart(8)}s  ${fx(l / st, 2).padStart(7)}x  ${r.identical ? 'identical' : 'DIFFER'}`);
+  }
+  lines.push('(medians; stratum = the same call in a script under the coordinator, round trip included)');
+  return lines;
+}
+
 async function main() {
   const args = parseArgs(process.argv.slice(2));
   const dir = path.join(REPO_ROOT, 'fixtures', 'agent-scripts');
   const scripts = fs.readdirSync(dir).filter((f) => f.endsWith('.py') && args.match.test(f)).sort().map((f) => path.join(dir, f));
   process.stderr.write(`stratum bench: ${scripts.length} fixture scripts, ${args.runs} runs per size, ${args.workers} workers\n`);
   const results = [];
-  for (const rows of args.rows) results.push(await benchSize(rows, args, scripts));
-  const lines = ['', `${'rows'.padStart(8)} ${'sequential'.padStart(11)} ${`${args.workers} at once`.padStart(10)} ${'stratum'.padStart(8)} ${'limit'.padStart(7)}  ${'vs seq'.padStart(7)} ${'vs par'.padStart(7)} ${'of limit'.padStart(9)}  outputs`];
+  if (args.what.has('batch')) for (const rows of args.rows) results.push(await benchSize(rows, args, scripts));
+  const kernels = args.what.has('kernels') ? await kernelTable(args) : [];
+  const lines: string[] = [];
+  if (results.length) lines.push('', `${'rows'.padStart(8)} ${'sequential'.padStart(11)} ${`${args.workers} at once`.padStart(10)} ${'stratum'.padStart(8)} ${'limit'.padStart(7)}  ${'vs seq'.padStart(7)} ${'vs par'.padStart(7)} ${'of limit'.padStart(9)}  outputs`);
   for (const r of results) {
     const m = r.medians_s;
     lines.push(
       `${String(r.rows).padStart(8)} ${fx(m.seq).padStart(10)}s ${fx(m.par).padStart(9)}s ${fx(m.stratum).padStart(7)}s ${fx(m.limit).padStart(6)}s  ${fx(m.seq / m.stratum, 2).padStart(6)}x ${fx(m.par / m.stratum, 2).padStart(6)}x ${fx((m.limit / m.stratum) * 100, 0).padStart(8)}%  ${r.identical ? 'identical' : 'DIFFER'}`,
     );
   }
-  lines.push('(medians of the runs; "of limit": the limit as a share of stratum\'s wall time, 100% = at the limit)');
+  if (results.length) lines.push('(medians of the runs; "of limit": the limit as a share of stratum\'s wall time, 100% = at the limit)');
+  if (kernels.length) lines.push(...kernelLines(kernels));
   process.stdout.write(lines.join('\n') + '\n');
   const outDir = path.join(REPO_ROOT, 'bench', 'results');
   fs.mkdirSync(outDir, { recursive: true });
   const file = path.join(outDir, `bench-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-  fs.writeFileSync(file, JSON.stringify({ date: new Date().toISOString(), machine: { cores: os.cpus().length, node: process.version }, results }, null, 2) + '\n');
+  fs.writeFileSync(file, JSON.stringify({ date: new Date().toISOString(), machine: { cores: os.cpus().length, node: process.version }, results, kernels }, null, 2) + '\n');
   process.stdout.write(`results: ${path.relative(process.cwd(), file)}\n`);
-  if (results.some((r) => !r.identical)) process.exitCode = 1;
+  if (results.some((r) => !r.identical) || kernels.some((k) => !k.identical)) process.exitCode = 1;
 }
 
 main().catch((e) => {

@@ -139,3 +139,31 @@ describe('coordinator with misbehaving scripts', () => {
     expect(again.scripts[0].status).toBe('ok');
   });
 });
+
+describe('scheduling', () => {
+  test('a script waiting for another script\'s result lends its core to the next script', async () => {
+    const dir = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'coord-sched-')));
+    const coord = await Coordinator.start({ workers: 2 });
+    try {
+      fs.writeFileSync(path.join(dir, 'a.py'), SCRIPTS.cv_a);
+      fs.writeFileSync(path.join(dir, 'b.py'), SCRIPTS.cv_a);
+      fs.writeFileSync(path.join(dir, 'c.py'), 'print("third")\n');
+      const starts: string[] = [];
+      const r = await coord.runScripts(['a.py', 'b.py', 'c.py'], {
+        cwd: dir,
+        onEvent: (e) => {
+          if (e.type === 'start') starts.push(e.id);
+          else starts.push(`end ${e.result.id}`);
+        },
+      });
+      expect(r.scripts.map((s) => s.status)).toEqual(['ok', 'ok', 'ok']);
+      // a and b start together, one computes the CV while the other waits: c starts before either ends
+      expect(r.batch.lent_slots).toBe(1);
+      expect(starts.slice(0, 3)).toEqual(['a', 'b', 'c']);
+      expect(r.batch.hits).toBeGreaterThanOrEqual(1);
+    } finally {
+      await coord.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120000);
+});

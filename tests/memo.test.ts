@@ -7,7 +7,14 @@ import type { LookupReply } from '../src/trace/types';
 
 function asker(id: number) {
   const replies: [number, LookupReply][] = [];
-  const a: Asker & { replies: typeof replies } = { id, replies, reply: (rid, r) => replies.push([rid, r]) };
+  const waits: boolean[] = [];
+  const a: Asker & { replies: typeof replies; waits: boolean[] } = {
+    id,
+    replies,
+    waits,
+    reply: (rid, r) => replies.push([rid, r]),
+    waiting: (on) => waits.push(on),
+  };
   return a;
 }
 
@@ -65,6 +72,28 @@ describe('single-flight memo table and result store', () => {
     expect(m.claimForKernel('K', asker(2), 1)).toBe(false);
     m.abandoned('K', 'kernel');
     expect(a.replies).toEqual([[9, { status: 'compute', lid: 'K' }]]);
+  });
+
+  test('askers are told when they wait for another script, and when that ends', () => {
+    const m = new MemoTable(store);
+    const [a, b, c, d] = [asker(1), asker(2), asker(3), asker(4)];
+    m.lookup(a, 1, 'X');
+    m.lookup(b, 1, 'X');
+    m.lookup(c, 1, 'X');
+    expect([a.waits, b.waits, c.waits]).toEqual([[], [true], [true]]);
+    m.abandoned('X', a); // b takes over: it no longer waits, c still does
+    expect([b.waits, c.waits]).toEqual([[true, false], [true]]);
+    publish('X', 10);
+    m.published('X');
+    expect(c.waits).toEqual([true, false]);
+    // waiting for a Rust kernel is not waiting for a script, until the kernel declines
+    expect(m.claimForKernel('K', d, 7)).toBe(true);
+    m.lookup(a, 2, 'K');
+    expect([d.waits, a.waits]).toEqual([[], []]);
+    m.abandoned('K', 'kernel'); // d computes; a now waits for d
+    expect([d.waits, a.waits]).toEqual([[], [true]]);
+    m.disconnected(a);
+    expect(a.waits).toEqual([true, false]);
   });
 
   test('the store keeps to its budget, dropping least recently used results', () => {

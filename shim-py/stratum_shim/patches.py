@@ -208,7 +208,9 @@ def install() -> None:
     _patch_pandas()
     _patch_sklearn()
     _patch_open()
-    from . import warn
+    from . import kernels, warn
+
+    kernels.install()
 
     warn.install(lambda owner, name: _installed.append((owner, name, getattr(owner, name))))
     _hook = _SklearnImportHook()
@@ -217,6 +219,9 @@ def install() -> None:
 
 def uninstall() -> None:
     global _hook
+    from . import kernels
+
+    kernels.uninstall()
     while _installed:
         owner, name, original = _installed.pop()
         if original is _ABSENT:

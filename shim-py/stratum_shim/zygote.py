@@ -64,9 +64,9 @@ def child(cmd: dict) -> None:
         np.random.seed()  # a fresh process would have a fresh global seed
         random.seed()
         if cmd.get("threads"):
-            from threadpoolctl import threadpool_limits
+            from . import cores
 
-            threadpool_limits(limits=int(cmd["threads"]))
+            cores.limit(int(cmd["threads"]))
         import stratum_shim
         from . import runner
 

@@ -24,10 +24,10 @@ export function summaryTable(r: BatchReport): string {
   rows.push(
     `${b.scripts} scripts, ${b.failed} failed, ${b.wall_s.toFixed(2)} s on ${b.workers} workers (limit ${b.limit_s.toFixed(2)} s)` +
       ` | ops ${b.ops_total}, distinct ${b.ops_unique}, shared nodes ${b.shared_nodes}, results reused ${b.hits} (${(b.bytes_shared / 1e6).toFixed(1)} MB)` +
-      ` | Rust read_csv ${b.kernel_runs}`,
+      ` | Rust kernels: ${Object.entries(b.kernels).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}`,
   );
   const declined = Object.entries(b.kernel_declined);
-  if (declined.length) rows.push(`read_csv left to pandas: ${declined.map(([k, v]) => `${v}x ${k}`).join('; ')}`);
+  if (declined.length) rows.push(`left to pandas/sklearn: ${declined.map(([k, v]) => `${v}x ${k}`).join('; ')}`);
   for (const c of r.collisions) rows.push(`warning: ${c.path} was written by ${c.scripts.join(', ')} (run one by one, the last in order wins)`);
   return rows.join('\n') + '\n';
 }

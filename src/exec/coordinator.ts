@@ -9,11 +9,11 @@ import * as path from 'path';
 import { MergedGraph } from '../rewrite/graph';
 import { batchLimitS } from '../rewrite/plan';
 import { Connection, MessageHandler, TraceServer } from '../trace/server';
-import type { LookupReply, ShimMessage, SourceInfo } from '../trace/types';
+import type { KernelReply, LookupReply, ShimMessage, SourceInfo } from '../trace/types';
 import { csvKernelOptions } from './kernels';
 import { Asker, MemoTable } from './memo';
 import { killGroup, Zygote } from './pool';
-import { hashFile, readCsv } from './runtime';
+import { countVocab, hashFile, KernelResult, readCsv } from './runtime';
 import { ResultStore } from './store';
 
 export interface CoordinatorOptions {
@@ -59,7 +59,11 @@ export interface BatchReport {
     shared_nodes: number;
     hits: number;
     bytes_shared: number;
+    /** Rust kernel runs, in total and by kernel */
     kernel_runs: number;
+    kernels: Record<string, number>;
+    /** times a script waiting for another's result let the next script start */
+    lent_slots: number;
     kernel_declined: Record<string, number>;
     limit_s: number;
     workers: number;
@@ -80,9 +84,16 @@ export class Coordinator implements MessageHandler {
   private askers = new Map<number, Asker>();
   private hashes = new Map<string, Promise<string>>();
   private closedScripts = new Map<string, () => void>();
-  private closeWaiters = new Map<string, Promise<void>>();
-  kernelRuns = 0;
+  /** scripts started and not yet ended, and how many results each is waiting for */
+  private running = new Set<string>();
+  private waiting = new Map<string, number>();
+  private pump: (() => void) | null = null;
+  /** times a waiting script let the next one start */
+  lentSlots = 0;
+  /** Rust kernel runs by kernel name, and why kernels declined ("<kernel>: <reason>") */
+  kernelRuns: Record<string, number> = {};
   kernelDeclined: Record<string, number> = {};
+  private kernelSeq = 0;
   protocolErrors = 0;
   shimErrors = 0;
 
@@ -159,6 +170,9 @@ export class Coordinator implements MessageHandler {
       case 'abandon':
         this.memo.abandoned(msg.lid, asker);
         break;
+      case 'kernel':
+        void this.runKernel(msg).then((r) => conn.send({ t: 'reply', id: msg.id, ...r }));
+        break;
       case 'bye':
         break;
     }
@@ -178,7 +192,11 @@ export class Coordinator implements MessageHandler {
   private asker(conn: Connection): Asker {
     let a = this.askers.get(conn.id);
     if (!a) {
-      a = { id: conn.id, reply: (requestId: number, r: LookupReply) => conn.send({ t: 'reply', id: requestId, ...r }) };
+      a = {
+        id: conn.id,
+        reply: (requestId: number, r: LookupReply) => conn.send({ t: 'reply', id: requestId, ...r }),
+        waiting: (on: boolean) => this.scriptWaiting(conn.script, on),
+      };
       this.askers.set(conn.id, a);
     }
     return a;
@@ -214,20 +232,56 @@ export class Coordinator implements MessageHandler {
       const r = await readCsv(s.path, opts, out);
       if (r.status === 'ok') {
         this.store.put(lid, { path: out, format: 'arrow', bytes: r.bytes });
-        this.kernelRuns++;
+        this.kernelDone('read_csv', r);
         this.memo.published(lid);
         return;
       }
-      this.kernelDeclined[r.reason] = (this.kernelDeclined[r.reason] ?? 0) + 1;
+      this.kernelDone('read_csv', r);
     } catch (e) {
-      const why = `kernel error: ${(e as Error).message}`;
-      this.kernelDeclined[why] = (this.kernelDeclined[why] ?? 0) + 1;
+      this.kernelDone('read_csv', { status: 'declined', reason: `kernel error: ${(e as Error).message}` });
     }
     this.memo.abandoned(lid, 'kernel');
   }
 
+  private kernelDone(name: string, r: KernelResult): void {
+    if (r.status === 'ok') this.kernelRuns[name] = (this.kernelRuns[name] ?? 0) + 1;
+    else {
+      const why = `${name}: ${r.reason}`;
+      this.kernelDeclined[why] = (this.kernelDeclined[why] ?? 0) + 1;
+    }
+  }
+
+  /**
+   * A kernel a script asks for directly (its input written by the script into the store):
+   * the result goes to a fresh file in the store, which the script unlinks once loaded.
+   */
+  private async runKernel(msg: { kernel: string; input: string; options: Record<string, unknown> }): Promise<KernelReply> {
+    const fn = KERNELS[msg.kernel];
+    try {
+      if (!fn) return { status: 'declined', reason: `unknown kernel ${JSON.stringify(msg.kernel)}` };
+      if (!this.kernels) return { status: 'declined', reason: 'kernels are disabled (--no-kernels)' };
+      if (!this.store.holds(msg.input)) return { status: 'declined', reason: `kernel input outside the store: ${msg.input}` };
+      const out = path.join(this.store.dir, `kernel-${++this.kernelSeq}.arrow`);
+      let r: KernelResult;
+      try {
+        r = await fn(msg.input, msg.options ?? {}, out);
+      } catch (e) {
+        r = { status: 'declined', reason: `kernel error: ${(e as Error).message}` };
+      }
+      this.kernelDone(msg.kernel, r);
+      return r.status === 'ok' ? { status: 'ok', path: out, bytes: r.bytes } : r;
+    } finally {
+      fs.rmSync(msg.input, { force: true });
+    }
+  }
+
   // ---- running scripts ----
 
+  /**
+   * Runs every script; at most `workers` of them compute at once. A script waiting for another
+   * script's result (single-flight) lends its core: the next script starts meanwhile, and the
+   * waiter resumes alongside when its result is published.
+   */
   async runScripts(scripts: string[], opts: RunOptions = {}): Promise<BatchReport> {
     const cwd = path.resolve(opts.cwd ?? process.cwd());
     const outDir = opts.outDir ? path.resolve(opts.outDir) : path.join(this.tmp, 'out');
@@ -235,20 +289,54 @@ export class Coordinator implements MessageHandler {
     const ids = scriptIds(scripts);
     const results: ScriptResult[] = new Array(scripts.length);
     const t0 = performance.now();
-    let next = 0;
-    const worker = async () => {
-      while (next < scripts.length) {
-        const i = next++;
-        opts.onEvent?.({ type: 'start', index: i, id: ids[i], script: scripts[i] });
-        results[i] = await this.runOne(scripts[i], ids[i], cwd, outDir, opts.timeoutS ?? 0);
-        opts.onEvent?.({ type: 'end', index: i, result: results[i] });
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(this.workers, scripts.length) }, worker));
+    await new Promise<void>((done, fail) => {
+      let next = 0;
+      let finished = 0;
+      const pump = () => {
+        while (next < scripts.length && this.computing() < this.workers) {
+          const i = next++;
+          this.running.add(ids[i]);
+          opts.onEvent?.({ type: 'start', index: i, id: ids[i], script: scripts[i] });
+          void this.runOne(scripts[i], ids[i], cwd, outDir, opts.timeoutS ?? 0)
+            .then((r) => {
+              results[i] = r;
+              this.running.delete(ids[i]);
+              this.waiting.delete(ids[i]);
+              opts.onEvent?.({ type: 'end', index: i, result: r });
+              if (++finished === scripts.length) done();
+              else pump();
+            })
+            .catch(fail);
+        }
+      };
+      this.pump = pump;
+      if (scripts.length === 0) done();
+      else pump();
+    }).finally(() => {
+      this.pump = null;
+    });
     const wall = (performance.now() - t0) / 1000;
     const report = this.report(results, wall);
     if (opts.outDir) fs.writeFileSync(path.join(outDir, 'report.json'), JSON.stringify(report, null, 2) + '\n');
     return report;
+  }
+
+  /** running scripts that are not waiting for another script's result */
+  private computing(): number {
+    let n = 0;
+    for (const id of this.running) if (!this.waiting.get(id)) n++;
+    return n;
+  }
+
+  private scriptWaiting(script: string, on: boolean): void {
+    if (!this.running.has(script)) return;
+    const n = (this.waiting.get(script) ?? 0) + (on ? 1 : -1);
+    if (n > 0) this.waiting.set(script, n);
+    else this.waiting.delete(script);
+    if (on) {
+      this.lentSlots++;
+      this.pump?.();
+    }
   }
 
   private async runOne(script: string, id: string, cwd: string, outDir: string, timeoutS: number): Promise<ScriptResult> {
@@ -308,7 +396,9 @@ export class Coordinator implements MessageHandler {
         shared_nodes: st.shared_nodes,
         hits: st.hits,
         bytes_shared: st.bytes_shared,
-        kernel_runs: this.kernelRuns,
+        kernel_runs: Object.values(this.kernelRuns).reduce((a, b) => a + b, 0),
+        kernels: { ...this.kernelRuns },
+        lent_slots: this.lentSlots,
         kernel_declined: this.kernelDeclined,
         limit_s: round3(limit),
         workers: this.workers,
@@ -327,6 +417,11 @@ export class Coordinator implements MessageHandler {
     fs.rmSync(this.tmp, { recursive: true, force: true });
   }
 }
+
+/** kernels scripts may ask for by name (see shim-py/stratum_shim/kernels.py) */
+const KERNELS: Record<string, (input: string, options: Record<string, unknown>, out: string) => Promise<KernelResult>> = {
+  count_vocab: countVocab,
+};
 
 export function lidOf(...parts: string[]): string {
   return crypto.createHash('blake2b512').update(parts.join('\0')).digest('hex').slice(0, 32);

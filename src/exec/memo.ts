@@ -9,11 +9,30 @@ import type { ResultStore } from './store';
 export interface Asker {
   readonly id: number;
   reply(requestId: number, r: LookupReply): void;
+  /**
+   * Told when it starts (true) and stops (false) waiting for another script's result, so the
+   * scheduler can lend its core to the next script meanwhile. Waits on a Rust kernel are not
+   * reported: the kernel uses the cores itself.
+   */
+  waiting?(on: boolean): void;
+}
+
+interface Waiter {
+  asker: Asker;
+  requestId: number;
+  /** waiting(true) was sent */
+  told: boolean;
 }
 
 interface Flight {
   owner: Asker | 'kernel';
-  waiters: { asker: Asker; requestId: number }[];
+  waiters: Waiter[];
+}
+
+function tell(w: Waiter, on: boolean): void {
+  if (w.told === on) return;
+  w.told = on;
+  w.asker.waiting?.(on);
 }
 
 export class MemoTable {
@@ -34,7 +53,9 @@ export class MemoTable {
     const f = this.flights.get(lid);
     if (f) {
       this.waits++;
-      f.waiters.push({ asker, requestId });
+      const w = { asker, requestId, told: false };
+      f.waiters.push(w);
+      if (f.owner !== 'kernel') tell(w, true);
       return;
     }
     this.flights.set(lid, { owner: asker, waiters: [] });
@@ -44,7 +65,7 @@ export class MemoTable {
   /** The coordinator itself computes lid (a Rust kernel); askers wait for it. */
   claimForKernel(lid: string, asker: Asker, requestId: number): boolean {
     if (this.store.get(lid) || this.flights.has(lid)) return false;
-    this.flights.set(lid, { owner: 'kernel', waiters: [{ asker, requestId }] });
+    this.flights.set(lid, { owner: 'kernel', waiters: [{ asker, requestId, told: false }] });
     return true;
   }
 
@@ -58,6 +79,7 @@ export class MemoTable {
     const stored = this.store.get(lid);
     if (!f) return;
     for (const w of f.waiters) {
+      tell(w, false);
       if (stored) {
         this.hits++;
         w.asker.reply(w.requestId, { status: 'hit', path: stored.path, format: stored.format, bytes: stored.bytes, lid });
@@ -76,13 +98,16 @@ export class MemoTable {
       this.flights.delete(lid);
       return;
     }
+    tell(next, false);
     f.owner = next.asker;
+    for (const w of f.waiters) tell(w, true);
     next.asker.reply(next.requestId, { status: 'compute', lid });
   }
 
   /** An asker went away: give up what it owned, forget what it waited for. */
   disconnected(asker: Asker): void {
     for (const [lid, f] of [...this.flights]) {
+      for (const w of f.waiters) if (w.asker === asker) tell(w, false);
       f.waiters = f.waiters.filter((w) => w.asker !== asker);
       if (f.owner === asker) this.abandoned(lid, asker);
     }

@@ -4,11 +4,13 @@ import { addonPath } from './paths';
 
 interface Addon {
   readCsv(path: string, optionsJson: string, outPath: string): Promise<string>;
+  countVocab(inPath: string, optionsJson: string, outPath: string): Promise<string>;
   hashFile(path: string): Promise<string>;
   version(): string;
 }
 
-export type CsvResult =
+/** what a kernel did: rows in, columns out (features for text kernels) */
+export type KernelResult =
   | { status: 'ok'; rows: number; cols: number; bytes: number; elapsed_ms: number }
   | { status: 'declined'; reason: string };
 
@@ -34,9 +36,9 @@ export function loadRuntime(): Addon {
   return addon;
 }
 
-export async function readCsv(file: string, options: Record<string, unknown>, outPath: string): Promise<CsvResult> {
+export async function readCsv(file: string, options: Record<string, unknown>, outPath: string): Promise<KernelResult> {
   try {
-    return JSON.parse(await loadRuntime().readCsv(file, JSON.stringify(options), outPath)) as CsvResult;
+    return JSON.parse(await loadRuntime().readCsv(file, JSON.stringify(options), outPath)) as KernelResult;
   } catch (e) {
     if (e instanceof RuntimeError) throw e;
     throw new RuntimeError(`read_csv kernel failed on ${file}: ${(e as Error).message}`, e);
@@ -49,5 +51,15 @@ export async function hashFile(file: string): Promise<string> {
   } catch (e) {
     if (e instanceof RuntimeError) throw e;
     throw new RuntimeError(`cannot hash ${file}: ${(e as Error).message}`, e);
+  }
+}
+
+/** scikit-learn's CountVectorizer._count_vocab on the documents of an Arrow IPC file. */
+export async function countVocab(input: string, options: Record<string, unknown>, outPath: string): Promise<KernelResult> {
+  try {
+    return JSON.parse(await loadRuntime().countVocab(input, JSON.stringify(options), outPath)) as KernelResult;
+  } catch (e) {
+    if (e instanceof RuntimeError) throw e;
+    throw new RuntimeError(`count_vocab kernel failed on ${input}: ${(e as Error).message}`, e);
   }
 }

@@ -67,10 +67,15 @@ export class ResultStore {
     return path.join(this.dir, `${lid}.${ext}`);
   }
 
+  /** Is file directly inside the store directory? (kernel inputs written by scripts must be) */
+  holds(file: string): boolean {
+    return path.dirname(path.resolve(file)) === this.dir;
+  }
+
   /** Accept a published result; the file must be inside the store and complete (renamed). */
   put(lid: string, r: StoredResult): void {
     const resolved = path.resolve(r.path);
-    if (path.dirname(resolved) !== this.dir) throw new Error(`result for ${lid} is outside the store: ${r.path}`);
+    if (!this.holds(resolved)) throw new Error(`result for ${lid} is outside the store: ${r.path}`);
     const bytes = fs.statSync(resolved).size;
     const old = this.entries.get(lid);
     if (old) this.total -= old.bytes;

@@ -44,7 +44,7 @@ export class FrameDecoder {
   }
 }
 
-const KINDS = new Set(['hello', 'ops', 'lookup', 'publish', 'abandon', 'bye']);
+const KINDS = new Set(['hello', 'ops', 'lookup', 'publish', 'abandon', 'kernel', 'bye']);
 
 /** Checks the shape of a decoded frame; throws ProtocolError naming what is wrong. */
 export function validateMessage(m: unknown): ShimMessage {
@@ -75,6 +75,12 @@ export function validateMessage(m: unknown): ShimMessage {
       break;
     case 'abandon':
       need('lid', 'string');
+      break;
+    case 'kernel':
+      need('id', 'number');
+      need('kernel', 'string');
+      need('input', 'string');
+      need('options', 'object');
       break;
   }
   return m as ShimMessage;

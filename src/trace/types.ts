@@ -31,7 +31,11 @@ export type ShimMessage =
   | { t: 'lookup'; id: number; lid: string; op: string; source?: SourceInfo }
   | { t: 'publish'; id: number; lid: string; path: string; format: string; bytes: number; elapsed_ms: number }
   | { t: 'abandon'; lid: string; reason?: string }
+  | { t: 'kernel'; id: number; kernel: string; input: string; options: Record<string, unknown> }
   | { t: 'bye' };
+
+/** answer to a 'kernel' request: the result file (the shim unlinks it once loaded) or why not */
+export type KernelReply = { status: 'ok'; path: string; bytes: number } | { status: 'declined'; reason: string };
 
 export type LookupReply =
   | { status: 'hit'; path: string; format: string; bytes: number; lid?: string }

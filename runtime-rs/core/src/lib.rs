@@ -7,8 +7,10 @@ pub mod hash;
 pub mod infer;
 pub mod ipc;
 pub mod parse;
+pub mod text;
 pub mod tokenize;
 
 pub use csv::{read_csv_to_ipc, Outcome};
 pub use error::Error;
 pub use hash::hash_file;
+pub use text::count_vocab_ipc;

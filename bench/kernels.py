@@ -1,0 +1,60 @@
+"""Times the library calls that stratum runs on Rust kernels (used by bench/run.ts).
+
+Run by plain python it times the library; run under the coordinator the same calls go through
+stratum's kernel path (shim -> coordinator -> Rust -> back), so the two columns of the kernel
+table are what a script sees either way. Settings come from the environment (the coordinator
+runs scripts with its own environment): STRATUM_BENCH_DATA (folder), STRATUM_BENCH_CASE,
+STRATUM_BENCH_REPS. Prints one JSON line: {"case": ..., "seconds": [...], "check": ...}.
+"""
+
+import hashlib
+import json
+import os
+import time
+
+import pandas as pd
+from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
+
+DATA = os.environ["STRATUM_BENCH_DATA"]
+CASE = os.environ["STRATUM_BENCH_CASE"]
+REPS = int(os.environ.get("STRATUM_BENCH_REPS", "3"))
+
+
+def digest(*arrays) -> str:
+    h = hashlib.blake2b(digest_size=8)
+    for a in arrays:
+        h.update(memoryview(a).cast("B"))
+    return h.hexdigest()
+
+
+def notes():
+    return pd.read_csv(os.path.join(DATA, "customers.csv"), usecols=["support_notes"])["support_notes"].fillna("")
+
+
+def case_read_csv():
+    # one call per process: a second read_csv in the same batch would be a memo hit
+    t0 = time.perf_counter()
+    df = pd.read_csv(os.path.join(DATA, "transactions.csv"))
+    return [time.perf_counter() - t0], f"{df.shape} {pd.util.hash_pandas_object(df).sum()}"
+
+
+def vectorizer_case(make):
+    docs = notes()
+    times, check = [], None
+    for _ in range(REPS):
+        v = make()
+        t0 = time.perf_counter()
+        X = v.fit_transform(docs)
+        times.append(time.perf_counter() - t0)
+        check = f"{X.shape} {X.nnz} {digest(X.indices, X.indptr, X.data)}"
+    return times, check
+
+
+CASES = {
+    "read_csv": case_read_csv,
+    "count_vectorizer": lambda: vectorizer_case(lambda: CountVectorizer(ngram_range=(1, 2))),
+    "tfidf_vectorizer": lambda: vectorizer_case(lambda: TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True)),
+}
+
+seconds, check = CASES[CASE]()
+print(json.dumps({"case": CASE, "seconds": seconds, "check": check}))

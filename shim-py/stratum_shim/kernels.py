@@ -1,0 +1,177 @@
+"""Kernel substitution: hot library internals that run on the Rust runtime.
+
+Tracing patches only see calls made from user code; the hot loops of agent scripts mostly run
+inside scikit-learn (a TfidfVectorizer in a Pipeline in cross_val_score). So a few *internals*
+are replaced for every caller, at the narrowest point where the Rust kernel reproduces the
+library exactly, and the library's own code does everything around it:
+
+- ``CountVectorizer._count_vocab`` (also TfidfVectorizer's): tokenising and counting, the pure
+  Python loop that dominates text pipelines. Everything after it (feature sorting, min_df /
+  max_df / max_features pruning, idf, normalisation) is scikit-learn's own code on identical
+  inputs, so the results are identical by construction.
+
+A substitution applies only under the coordinator, on inputs the kernel supports (checked
+here, and again by the kernel, which declines what it cannot reproduce); anything else, any
+declined call and any failure of the shim runs the original.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+
+from .dispatch import RT, shim_error
+
+TOKEN_PATTERN = r"(?u)\b\w\w+\b"
+# below this many documents the round trip to the coordinator costs more than sklearn's loop
+MIN_DOCS = int(os.environ.get("STRATUM_KERNEL_MIN_DOCS", "2000"))
+
+_installed: list[tuple[type, str, object]] = []
+_seq = itertools.count()
+stats = {"runs": 0, "declined": 0}
+
+
+def install() -> None:
+    if _installed:
+        return
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    original = CountVectorizer._count_vocab
+    _installed.append((CountVectorizer, "_count_vocab", original))
+    CountVectorizer._count_vocab = _make_count_vocab(original)
+
+
+def uninstall() -> None:
+    while _installed:
+        owner, name, original = _installed.pop()
+        setattr(owner, name, original)
+
+
+def _make_count_vocab(original):
+    def _count_vocab(self, raw_documents, fixed_vocab):
+        if RT.client is None or RT.store_dir is None:
+            return original(self, raw_documents, fixed_vocab)
+        try:
+            plan = _count_plan(self, raw_documents, fixed_vocab)
+        except Exception as e:
+            shim_error("count_vocab", e)
+            plan = None
+        if plan is None:
+            return original(self, raw_documents, fixed_vocab)
+        try:
+            out = _run_count_vocab(self, plan, fixed_vocab)
+        except Exception as e:
+            shim_error("count_vocab", e)
+            out = None
+        if out is None:
+            stats["declined"] += 1
+            return original(self, raw_documents, fixed_vocab)
+        stats["runs"] += 1
+        return out
+
+    _count_vocab.__stratum_original__ = original
+    _count_vocab.__wrapped__ = original
+    return _count_vocab
+
+
+def _documents(raw):
+    """The documents as an Arrow array of strings, or None (not a sized, all-str collection)."""
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+
+    if isinstance(raw, pd.Series):
+        if len(raw) < MIN_DOCS:
+            return None
+        if isinstance(raw.dtype, pd.StringDtype) or raw.dtype == "str":
+            if raw.hasnans:  # sklearn raises on np.nan documents: let it
+                return None
+            arr = raw.array
+            if hasattr(arr, "__arrow_array__"):
+                return arr.__arrow_array__()
+        values = raw.tolist()
+    elif isinstance(raw, (list, tuple)):
+        values = raw
+    elif isinstance(raw, np.ndarray) and raw.ndim == 1 and raw.dtype.kind in "OU":
+        values = raw.tolist()
+    else:  # iterators, files, sparse input...: never consume what sklearn must read
+        return None
+    if len(values) < MIN_DOCS or not all(type(d) is str for d in values):
+        return None
+    return pa.array(values, type=pa.large_string())
+
+
+def _count_plan(self, raw_documents, fixed_vocab):
+    if not (
+        self.analyzer == "word"
+        and self.tokenizer is None
+        and self.preprocessor is None
+        and self.token_pattern == TOKEN_PATTERN
+        and self.strip_accents is None
+        and self.input == "content"
+    ):
+        return None
+    docs = _documents(raw_documents)
+    if docs is None:
+        return None
+    self.build_analyzer()  # sklearn's validation and warnings, exactly as the original does
+    min_n, max_n = self.ngram_range
+    stop = self.get_stop_words()
+    if stop is not None:
+        stop = list(stop)
+        if not all(type(w) is str for w in stop):
+            return None
+    options = {"lowercase": bool(self.lowercase), "ngram_range": [int(min_n), int(max_n)], "stop_words": stop}
+    if fixed_vocab:
+        vocab = self.vocabulary_
+        terms = list(vocab.keys())
+        indices = [int(i) for i in vocab.values()]
+        if not all(type(t) is str for t in terms):
+            return None
+        options["vocabulary"] = {"terms": terms, "indices": indices}
+    return docs, options
+
+
+def _run_count_vocab(self, plan, fixed_vocab):
+    import numpy as np
+    import pyarrow as pa
+    import scipy.sparse as sp
+    from sklearn.utils._sparse import _align_api_if_sparse
+
+    docs, options = plan
+    path = os.path.join(RT.store_dir, f"in-{os.getpid()}-{next(_seq)}.arrow")
+    tmp = path + ".tmp"
+    table = pa.table({"doc": docs})
+    with pa.OSFile(tmp, "wb") as f, pa.ipc.new_file(f, table.schema) as w:
+        w.write_table(table)
+    os.rename(tmp, path)
+    reply = RT.client.request({"t": "kernel", "kernel": "count_vocab", "input": path, "options": options})
+    if reply.get("status") != "ok":
+        return None
+    out = reply["path"]
+    try:
+        with pa.memory_map(out) as src:
+            res = pa.ipc.open_file(src).read_all()
+    finally:
+        os.unlink(out)
+
+    def flat(name):
+        return res.column(name).chunk(0).values
+
+    indptr = flat("indptr").to_numpy()
+    indices = flat("indices").to_numpy()
+    if fixed_vocab:
+        vocabulary = self.vocabulary_
+    else:
+        vocabulary = dict(zip(flat("terms").to_pylist(), range(len(flat("terms")))))
+        if not vocabulary:  # sklearn's own error message, from sklearn
+            return None
+    # sklearn's index dtype: int32 unless the matrix needs 64-bit indexing
+    idx_dtype = np.int64 if indptr[-1] > np.iinfo(np.int32).max else np.int32
+    X = sp.csr_array(
+        (flat("counts").to_numpy().astype(np.intc, copy=False), indices.astype(idx_dtype), indptr.astype(idx_dtype)),
+        shape=(len(indptr) - 1, len(vocabulary)),
+        dtype=self.dtype,
+    )
+    X.sort_indices()
+    return vocabulary, _align_api_if_sparse(X)
