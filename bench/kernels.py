@@ -3,8 +3,9 @@
 Run by plain python it times the library; run under the coordinator the same calls go through
 stratum's kernel path (shim -> coordinator -> Rust -> back), so the two columns of the kernel
 table are what a script sees either way. Settings come from the environment (the coordinator
-runs scripts with its own environment): STRATUM_BENCH_DATA (folder), STRATUM_BENCH_CASE,
-STRATUM_BENCH_REPS. Prints one JSON line: {"case": ..., "seconds": [...], "check": ...}.
+runs scripts with its own environment): STRATUM_BENCH_DATA (folder), STRATUM_BENCH_CASE. One
+timed call per process (a repeated call in the same batch would be a memo hit); bench/run.ts
+repeats processes. Prints one JSON line: {"case": ..., "seconds": [t], "check": ...}.
 """
 
 import hashlib
@@ -17,7 +18,6 @@ from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 
 DATA = os.environ["STRATUM_BENCH_DATA"]
 CASE = os.environ["STRATUM_BENCH_CASE"]
-REPS = int(os.environ.get("STRATUM_BENCH_REPS", "3"))
 
 
 def digest(*arrays) -> str:
@@ -32,7 +32,6 @@ def notes():
 
 
 def case_read_csv():
-    # one call per process: a second read_csv in the same batch would be a memo hit
     t0 = time.perf_counter()
     df = pd.read_csv(os.path.join(DATA, "transactions.csv"))
     return [time.perf_counter() - t0], f"{df.shape} {pd.util.hash_pandas_object(df).sum()}"
@@ -40,14 +39,11 @@ def case_read_csv():
 
 def vectorizer_case(make):
     docs = notes()
-    times, check = [], None
-    for _ in range(REPS):
-        v = make()
-        t0 = time.perf_counter()
-        X = v.fit_transform(docs)
-        times.append(time.perf_counter() - t0)
-        check = f"{X.shape} {X.nnz} {digest(X.indices, X.indptr, X.data)}"
-    return times, check
+    v = make()
+    t0 = time.perf_counter()
+    X = v.fit_transform(docs)
+    t = time.perf_counter() - t0
+    return [t], f"{X.shape} {X.nnz} {digest(X.indices, X.indptr, X.data)} {sorted(v.vocabulary_.items())[:50]}"
 
 
 CASES = {

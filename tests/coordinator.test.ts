@@ -166,4 +166,22 @@ describe('scheduling', () => {
       fs.rmSync(dir, { recursive: true, force: true });
     }
   }, 120000);
+
+  test('cores no script uses go to the running ones from their next traced call', async () => {
+    const dir = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'coord-grant-')));
+    const coord = await Coordinator.start({ workers: 2 });
+    try {
+      fs.writeFileSync(
+        path.join(dir, 'alone.py'),
+        'from stratum_shim import cores\nprint(cores._LIMIT)\nimport pandas as pd\npd.DataFrame({"a": [1]}).sum()\nprint(cores._LIMIT)\n',
+      );
+      const r = await coord.runScripts(['alone.py'], { cwd: dir });
+      // started with its share (2 cores / 2 workers), then alone in the batch: both cores
+      expect(fs.readFileSync(r.scripts[0].stdout_path, 'utf8')).toBe('1\n2\n');
+      expect(r.scripts[0].cpu_s).toBeGreaterThan(0);
+    } finally {
+      await coord.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60000);
 });

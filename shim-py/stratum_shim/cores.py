@@ -1,6 +1,9 @@
 """A script's share of the cores: BLAS/OpenMP threads and joblib workers.
 
-Scripts that run at once share the machine, so each one gets cores/workers of it. Native thread
+Scripts that run at once share the machine, so each one gets cores/workers of it, and more when
+cores fall idle (the batch's last scripts): the coordinator keeps the current grant in a
+one-byte file in the store, which the shim reads (mapped) before each traced call and applies
+when it changed. Native thread
 pools are capped with threadpoolctl; joblib (n_jobs in forests, GridSearchCV, cross_val_score)
 is capped by clamping every backend's effective worker count. Without the joblib cap, two
 concurrent scripts asking for n_jobs=-1 put 4+ busy threads or freshly spawned loky interpreters
@@ -11,8 +14,13 @@ each tree gets its own seed before dispatch), which the conformance suite checks
 from __future__ import annotations
 
 import functools
+import mmap
+import os
+import threading
 
 _LIMIT: int | None = None
+_grant: mmap.mmap | None = None
+GRANT_FILE = "cores"
 
 
 def limit(n: int) -> None:
@@ -43,3 +51,27 @@ def _clamped(fn):
         return n
 
     return effective_n_jobs
+
+
+def watch(store_dir: str) -> None:
+    """Follow the coordinator's grant (``<store>/cores``, one byte: threads per script)."""
+    global _grant
+    try:
+        fd = os.open(os.path.join(store_dir, GRANT_FILE), os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        _grant = mmap.mmap(fd, 1, prot=mmap.PROT_READ)
+    except (OSError, ValueError):
+        _grant = None
+    finally:
+        os.close(fd)
+
+
+def refresh() -> None:
+    """Apply the current grant if it changed (cheap: one byte read from a mapped file)."""
+    if _grant is None or _LIMIT is None or threading.current_thread() is not threading.main_thread():
+        return  # OpenMP's thread count is per calling thread: only the main thread's matters
+    n = _grant[0]
+    if n and n != _LIMIT:
+        limit(n)

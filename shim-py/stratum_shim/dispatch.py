@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 
+from . import cores
 from .handlers import HANDLERS, Plan
 
 _INTERNAL_ROOTS = frozenset(
@@ -74,6 +75,7 @@ def make_wrapper(op: str, kind: str, original):
         caller = sys._getframe(1)
         if not _from_user(caller):
             return original(*args, **kwargs)
+        cores.refresh()
         _tls.depth = 1
         try:
             return _run(op, handler, original, args, kwargs, caller)

@@ -67,6 +67,8 @@ def child(cmd: dict) -> None:
             from . import cores
 
             cores.limit(int(cmd["threads"]))
+            if cmd.get("store"):
+                cores.watch(cmd["store"])
         import stratum_shim
         from . import runner
 
@@ -121,7 +123,7 @@ def main() -> None:
                     emit(out, {"event": "started", "id": cmd["id"], "pid": pid})
         while running:
             try:
-                pid, wstatus = os.waitpid(-1, os.WNOHANG)
+                pid, wstatus, usage = os.wait4(-1, os.WNOHANG)
             except ChildProcessError:
                 break
             if pid == 0:
@@ -129,11 +131,11 @@ def main() -> None:
             rid = running.pop(pid, None)
             if rid is None:
                 continue
+            cpu = {"cpu_s": round(usage.ru_utime + usage.ru_stime, 3), "sys_s": round(usage.ru_stime, 3), "minflt": usage.ru_minflt}
             if os.WIFSIGNALED(wstatus):
-                emit(out, {"event": "exit", "id": rid, "code": None, "signal": os.WTERMSIG(wstatus)})
+                emit(out, {"event": "exit", "id": rid, "code": None, "signal": os.WTERMSIG(wstatus), **cpu})
             else:
-                emit(out, {"event": "exit", "id": rid, "code": os.WEXITSTATUS(wstatus), "signal": None})
-
+                emit(out, {"event": "exit", "id": rid, "code": os.WEXITSTATUS(wstatus), "signal": None, **cpu})
 
 if __name__ == "__main__":
     main()

@@ -47,3 +47,23 @@ def test_clamped_forests_and_searches_give_the_same_results():
         """
     )
     assert out.strip() == "True"
+
+
+def test_the_share_follows_the_coordinators_grant(tmp_path):
+    grant = tmp_path / "cores"
+    grant.write_bytes(bytes([1]))
+    out = run_py(
+        f"""
+        import joblib
+        from threadpoolctl import threadpool_info
+        from stratum_shim import cores
+        cores.limit(1)
+        cores.watch({str(tmp_path)!r})
+        cores.refresh()
+        print(joblib.Parallel(n_jobs=-1)._effective_n_jobs())
+        open({str(grant)!r}, "r+b").write(bytes([2]))
+        cores.refresh()
+        print(joblib.Parallel(n_jobs=-1)._effective_n_jobs(), {{i["num_threads"] for i in threadpool_info()}})
+        """
+    )
+    assert out.split("\n")[:2] == ["1", "2 {2}"]

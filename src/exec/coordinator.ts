@@ -43,6 +43,8 @@ export interface ScriptResult {
   status: ScriptStatus;
   exit_code: number | null;
   wall_s: number;
+  /** CPU seconds of the script's process (user + system), null if unknown */
+  cpu_s: number | null;
   error: string | null;
   stdout_path: string;
   stderr_path: string;
@@ -90,6 +92,9 @@ export class Coordinator implements MessageHandler {
   private pump: (() => void) | null = null;
   /** times a waiting script let the next one start */
   lentSlots = 0;
+  /** threads each running script may use now (the one-byte file `<store>/cores`, read by the shims) */
+  private grant = 0;
+  private grantFd: number | null = null;
   /** Rust kernel runs by kernel name, and why kernels declined ("<kernel>: <reason>") */
   kernelRuns: Record<string, number> = {};
   kernelDeclined: Record<string, number> = {};
@@ -115,6 +120,8 @@ export class Coordinator implements MessageHandler {
     const workers = Math.max(1, opts.workers ?? os.cpus().length);
     const c = new Coordinator(tmp, store, null, new Zygote(), workers, opts.kernels ?? true);
     try {
+      c.grantFd = fs.openSync(path.join(store.dir, 'cores'), 'w', 0o600);
+      c.setGrant(c.threadsPerScript);
       c.server = await TraceServer.listen(path.join(tmp, 'coordinator.sock'), c);
       await c.zygote.start();
     } catch (e) {
@@ -132,6 +139,22 @@ export class Coordinator implements MessageHandler {
    */
   get threadsPerScript(): number {
     return Math.max(1, Math.floor(os.cpus().length / this.workers));
+  }
+
+  /**
+   * Cores no script is using go to the running ones: when fewer than `workers` scripts compute
+   * (the batch's last scripts), each may use cores/computing threads from its next traced call.
+   */
+  private updateGrant(): void {
+    const n = this.computing();
+    this.setGrant(n >= this.workers ? this.threadsPerScript : Math.max(1, Math.floor(os.cpus().length / Math.max(1, n))));
+  }
+
+  private setGrant(n: number): void {
+    n = Math.min(255, n);
+    if (n === this.grant || this.grantFd === null) return;
+    fs.writeSync(this.grantFd, Buffer.from([n]), 0, 1, 0);
+    this.grant = n;
   }
 
   get socketPath(): string {
@@ -308,6 +331,7 @@ export class Coordinator implements MessageHandler {
             })
             .catch(fail);
         }
+        this.updateGrant();
       };
       this.pump = pump;
       if (scripts.length === 0) done();
@@ -336,14 +360,14 @@ export class Coordinator implements MessageHandler {
     if (on) {
       this.lentSlots++;
       this.pump?.();
-    }
+    } else this.updateGrant();
   }
 
   private async runOne(script: string, id: string, cwd: string, outDir: string, timeoutS: number): Promise<ScriptResult> {
     const stdoutPath = path.join(outDir, `${id}.stdout`);
     const stderrPath = path.join(outDir, `${id}.stderr`);
     const abs = path.resolve(cwd, script);
-    const base: ScriptResult = { script, id, status: 'error', exit_code: null, wall_s: 0, error: null, stdout_path: stdoutPath, stderr_path: stderrPath };
+    const base: ScriptResult = { script, id, status: 'error', exit_code: null, wall_s: 0, cpu_s: null, error: null, stdout_path: stdoutPath, stderr_path: stderrPath };
     if (!fs.existsSync(abs)) {
       fs.writeFileSync(stdoutPath, '');
       fs.writeFileSync(stderrPath, `python: can't open file '${abs}': [Errno 2] No such file or directory\n`);
@@ -372,7 +396,7 @@ export class Coordinator implements MessageHandler {
       if (timedOut) error = `timed out after ${timeoutS} s`;
       else if (exit.signal !== null) error = `killed by signal ${exit.signal}`;
       else if (exit.code !== 0) error = lastLine(stderrPath) ?? `exit status ${exit.code}`;
-      return { ...base, status, exit_code: exit.signal !== null ? null : exit.code, wall_s: round3(wall), error };
+      return { ...base, status, exit_code: exit.signal !== null ? null : exit.code, wall_s: round3(wall), cpu_s: exit.cpu_s ?? null, error };
     } catch (e) {
       return { ...base, wall_s: round3((performance.now() - t0) / 1000), error: (e as Error).message };
     } finally {
@@ -411,6 +435,8 @@ export class Coordinator implements MessageHandler {
   }
 
   async close(): Promise<void> {
+    if (this.grantFd !== null) fs.closeSync(this.grantFd);
+    this.grantFd = null;
     await this.zygote.stop().catch(() => undefined);
     await this.server?.close().catch(() => undefined);
     this.store.cleanup();

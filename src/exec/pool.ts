@@ -24,6 +24,10 @@ export interface RunCommand {
 export interface ExitInfo {
   code: number | null;
   signal: number | null;
+  /** CPU seconds (user + system) of the script's process, system seconds, minor page faults */
+  cpu_s?: number | null;
+  sys_s?: number | null;
+  minflt?: number | null;
 }
 
 interface Pending {
@@ -86,7 +90,7 @@ export class Zygote {
     if (ev.event === 'started') p.started(Number(ev.pid));
     else if (ev.event === 'exit') {
       this.pending.delete(String(ev.id));
-      p.exited({ code: ev.code as number | null, signal: ev.signal as number | null });
+      p.exited({ code: ev.code as number | null, signal: ev.signal as number | null, cpu_s: (ev.cpu_s as number | undefined) ?? null, sys_s: (ev.sys_s as number | undefined) ?? null, minflt: (ev.minflt as number | undefined) ?? null });
     } else if (ev.event === 'error') {
       this.pending.delete(String(ev.id));
       p.failed(new Error(String(ev.message)));
