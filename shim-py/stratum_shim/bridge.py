@@ -6,6 +6,7 @@ Kept free of imports of the rest of the shim so that workers and tests can load 
 from __future__ import annotations
 
 import math
+import mmap
 import os
 
 import numpy as np
@@ -23,15 +24,42 @@ _NUMPY_TYPES = {
 
 
 def ipc_to_frame(path: str) -> pd.DataFrame:
-    """Map an Arrow IPC file (zero-copy) and return it as the DataFrame read_csv would give.
+    """Map an Arrow IPC file and return it as the DataFrame read_csv would give.
 
-    int64/float64/bool columns become numpy columns, strings become pandas' default ``str``
-    dtype with NaN for nulls; the index is a RangeIndex and the columns Index has dtype ``str``.
+    int64/float64 columns without nulls reach pandas *without a copy*: they are numpy views of
+    a private copy-on-write mapping of the file (MAP_PRIVATE), so scripts share the pages of a
+    result until one writes to a column, and a write (``df.loc[i, c] = v``, ``+=``) changes only
+    that script's page, never the file. Other columns go through ``to_pandas``: strings become
+    pandas' default ``str`` dtype (Arrow-backed) with NaN for nulls, bools become numpy bools.
+    The index is a RangeIndex and the columns Index has dtype ``str``.
     """
-    with pa.memory_map(path, "r") as source:
-        table = pa.ipc.open_file(source).read_all()
-    # the buffers keep the mapping alive after the file handle is closed
-    return table.to_pandas()
+    with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        mm = mmap.mmap(f.fileno(), size, access=mmap.ACCESS_COPY) if size else b""
+    table = pa.ipc.open_file(pa.BufferReader(pa.py_buffer(mm))).read_all()
+    if not size or table.num_rows == 0:
+        return table.to_pandas()
+    base = pa.py_buffer(mm).address
+    columns = {}
+    for name, col in zip(table.column_names, table.columns):
+        view = _numpy_view(mm, base, col)
+        columns[name] = view if view is not None else col.to_pandas()
+    if len(columns) != table.num_columns:  # duplicate names: let pyarrow handle them
+        return table.to_pandas()
+    return pd.DataFrame(columns, copy=False)
+
+
+def _numpy_view(mm, base: int, col: pa.ChunkedArray):
+    """A writable numpy view of a null-free int64/float64 column inside the mapping, or None."""
+    dtype = {pa.int64(): np.int64, pa.float64(): np.float64}.get(col.type)
+    if dtype is None or col.num_chunks != 1 or col.null_count:
+        return None
+    arr = col.chunk(0)
+    data = arr.buffers()[1]
+    offset = data.address - base + arr.offset * 8
+    if offset < 0 or offset + len(arr) * 8 > len(mm):
+        return None
+    return np.frombuffer(mm, dtype=dtype, count=len(arr), offset=offset)
 
 
 def _is_default_str(dtype: object) -> bool:

@@ -202,6 +202,33 @@ def test_frame_round_trip(tmp_path, kernel, bridge):
     assert_identical(back, df)
 
 
+def test_numeric_columns_reach_pandas_without_a_copy(tmp_path, kernel, bridge):
+    import ctypes
+    import mmap
+
+    rows = "".join(f"{i},{i * 0.5},name{i % 7},{'' if i % 5 == 0 else i * 1.25}\n" for i in range(50000))
+    got = check_ok(tmp_path, kernel, bridge, "zc", "i,f,s,g\n" + rows)
+    out = tmp_path / "zc.arrow"
+    before = out.read_bytes()
+    for col in ("i", "f", "g"):  # int64, float64, float64 with NaN for the empty fields
+        values = got[col].array._ndarray
+        owner = values.base
+        while isinstance(owner, np.ndarray):  # pandas may hand out a view of its block's array
+            owner = owner.base
+        assert isinstance(owner, memoryview) and isinstance(owner.obj, mmap.mmap), (col, type(owner))
+        mm = owner.obj
+        start = ctypes.addressof(ctypes.c_char.from_buffer(mm))
+        addr = values.__array_interface__["data"][0]
+        assert start <= addr and addr + values.nbytes <= start + len(mm), col  # inside the file's mapping
+    # a script writing to a column changes its own copy of the page, never the shared file
+    got.loc[0, "i"] = -1
+    got["f"] += 1.0
+    assert got.loc[0, "i"] == -1 and got.loc[1, "f"] == 1.5
+    assert out.read_bytes() == before
+    again = bridge.ipc_to_frame(str(out))
+    assert again.loc[0, "i"] == 0 and again.loc[1, "f"] == 0.5
+
+
 @pytest.mark.parametrize(
     "make",
     [
