@@ -14,7 +14,7 @@ import os
 import time
 
 import pandas as pd
-from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
+from sklearn.feature_extraction.text import CountVectorizer, HashingVectorizer, TfidfVectorizer
 
 DATA = os.environ["STRATUM_BENCH_DATA"]
 CASE = os.environ["STRATUM_BENCH_CASE"]
@@ -43,13 +43,15 @@ def vectorizer_case(make):
     t0 = time.perf_counter()
     X = v.fit_transform(docs)
     t = time.perf_counter() - t0
-    return [t], f"{X.shape} {X.nnz} {digest(X.indices, X.indptr, X.data)} {sorted(v.vocabulary_.items())[:50]}"
+    vocab = sorted(getattr(v, "vocabulary_", {}).items())[:50]
+    return [t], f"{X.shape} {X.nnz} {digest(X.indices, X.indptr, X.data)} {vocab}"
 
 
 CASES = {
     "read_csv": case_read_csv,
     "count_vectorizer": lambda: vectorizer_case(lambda: CountVectorizer(ngram_range=(1, 2))),
     "tfidf_vectorizer": lambda: vectorizer_case(lambda: TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True)),
+    "hashing_vectorizer": lambda: vectorizer_case(lambda: HashingVectorizer(ngram_range=(1, 2), n_features=2**18)),
 }
 
 seconds, check = CASES[CASE]()

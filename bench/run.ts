@@ -123,6 +123,7 @@ const KERNEL_CASES: { name: string; kernel: string; size: (rows: number) => stri
   { name: 'read_csv', kernel: 'pd.read_csv (transactions)', size: (r) => `${(5 * r).toLocaleString('en')} rows x 6` },
   { name: 'count_vectorizer', kernel: 'CountVectorizer((1,2)).fit_transform', size: (r) => `${r.toLocaleString('en')} docs` },
   { name: 'tfidf_vectorizer', kernel: 'TfidfVectorizer((1,2), min_df=2).fit_transform', size: (r) => `${r.toLocaleString('en')} docs` },
+  { name: 'hashing_vectorizer', kernel: 'HashingVectorizer((1,2), 2**18).fit_transform', size: (r) => `${r.toLocaleString('en')} docs` },
 ];
 
 function parseKernelOutput(text: string, where: string): { seconds: number[]; check: string } {

@@ -18,7 +18,7 @@ describe('kernel substitutions under the coordinator', () => {
     fs.rmSync(out, { recursive: true, force: true });
   });
 
-  test('CountVectorizer / TfidfVectorizer: randomised corpora and settings give identical fits and matrices', async () => {
+  test('CountVectorizer / TfidfVectorizer / HashingVectorizer: randomised corpora and settings give identical fits and matrices', async () => {
     const r = await coord.runScripts(['tests/py/kernel_text_conformance.py'], { cwd: ROOT, outDir: out });
     const s = r.scripts[0];
     const stdout = fs.readFileSync(s.stdout_path, 'utf8');
@@ -28,10 +28,11 @@ describe('kernel substitutions under the coordinator', () => {
     expect(m).not.toBeNull();
     expect(Number(m![1])).toBeGreaterThan(100);
     // the coordinator also counts runs whose result sklearn then rejects (an empty vocabulary)
-    expect(r.batch.kernels.count_vocab).toBeGreaterThanOrEqual(Number(m![2]));
+    expect(r.batch.kernels.count_vocab + r.batch.kernels.hash_features).toBeGreaterThanOrEqual(Number(m![2]));
+    expect(r.batch.kernels.hash_features).toBeGreaterThan(20);
     expect(Number(m![2])).toBeGreaterThan(100);
     // every decline is a document beyond Latin-1 (or none): the reason names the character
-    for (const why of Object.keys(r.batch.kernel_declined)) expect(why).toMatch(/^count_vocab: character U\+[0-9A-F]{4,} is outside Latin-1$/);
+    for (const why of Object.keys(r.batch.kernel_declined)) expect(why).toMatch(/^(count_vocab|hash_features): character U\+[0-9A-F]{4,} is outside Latin-1$/);
   }, 300000);
 
   test('kernel requests are checked: unknown kernels and inputs outside the store are declined', async () => {

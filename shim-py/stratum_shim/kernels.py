@@ -9,10 +9,16 @@ library exactly, and the library's own code does everything around it:
   Python loop that dominates text pipelines. Everything after it (feature sorting, min_df /
   max_df / max_features pruning, idf, normalisation) is scikit-learn's own code on identical
   inputs, so the results are identical by construction.
+- ``HashingVectorizer.transform``: tokenising and murmurhash3 of every feature (the kernel
+  returns them in FeatureHasher's order); the csr_array, ``sum_duplicates``, ``binary`` and
+  ``normalize`` are scikit-learn's own code, as in the original method. Installed *before* the
+  tracing patches, so a user's call is traced first and the kernel runs inside it.
 
 A substitution applies only under the coordinator, on inputs the kernel supports (checked
 here, and again by the kernel, which declines what it cannot reproduce); anything else, any
-declined call and any failure of the shim runs the original.
+declined call and any failure of the shim runs the original. Substituted methods keep the
+original as ``__stratum_kernel_original__`` (not ``__stratum_original__``, which marks a
+tracing wrapper: the tracing patches must wrap, not skip or unwrap, a substituted method).
 """
 
 from __future__ import annotations
@@ -34,11 +40,12 @@ stats = {"runs": 0, "declined": 0}
 def install() -> None:
     if _installed:
         return
-    from sklearn.feature_extraction.text import CountVectorizer
+    from sklearn.feature_extraction.text import CountVectorizer, HashingVectorizer
 
-    original = CountVectorizer._count_vocab
-    _installed.append((CountVectorizer, "_count_vocab", original))
-    CountVectorizer._count_vocab = _make_count_vocab(original)
+    for owner, name, make in ((CountVectorizer, "_count_vocab", _make_count_vocab), (HashingVectorizer, "transform", _make_hashing_transform)):
+        original = vars(owner)[name]
+        _installed.append((owner, name, original))
+        setattr(owner, name, make(original))
 
 
 def uninstall() -> None:
@@ -69,7 +76,7 @@ def _make_count_vocab(original):
         stats["runs"] += 1
         return out
 
-    _count_vocab.__stratum_original__ = original
+    _count_vocab.__stratum_kernel_original__ = original
     _count_vocab.__wrapped__ = original
     return _count_vocab
 
@@ -101,7 +108,8 @@ def _documents(raw):
     return pa.array(values, type=pa.large_string())
 
 
-def _count_plan(self, raw_documents, fixed_vocab):
+def _analyzer_options(self, raw_documents):
+    """(documents as Arrow, analyzer options) when the kernel reproduces this analyzer, else None."""
     if not (
         self.analyzer == "word"
         and self.tokenizer is None
@@ -121,7 +129,39 @@ def _count_plan(self, raw_documents, fixed_vocab):
         stop = list(stop)
         if not all(type(w) is str for w in stop):
             return None
-    options = {"lowercase": bool(self.lowercase), "ngram_range": [int(min_n), int(max_n)], "stop_words": stop}
+    return docs, {"lowercase": bool(self.lowercase), "ngram_range": [int(min_n), int(max_n)], "stop_words": stop}
+
+
+def _kernel(name, docs, options):
+    """Run kernel `name` on the documents; the result table, or None when it declined."""
+    import pyarrow as pa
+
+    path = os.path.join(RT.store_dir, f"in-{os.getpid()}-{next(_seq)}.arrow")
+    tmp = path + ".tmp"
+    table = pa.table({"doc": docs})
+    with pa.OSFile(tmp, "wb") as f, pa.ipc.new_file(f, table.schema) as w:
+        w.write_table(table)
+    os.rename(tmp, path)
+    reply = RT.client.request({"t": "kernel", "kernel": name, "input": path, "options": options})
+    if reply.get("status") != "ok":
+        return None
+    out = reply["path"]
+    try:
+        with pa.memory_map(out) as src:
+            return pa.ipc.open_file(src).read_all()
+    finally:
+        os.unlink(out)
+
+
+def _flat(table, name):
+    return table.column(name).chunk(0).values
+
+
+def _count_plan(self, raw_documents, fixed_vocab):
+    plan = _analyzer_options(self, raw_documents)
+    if plan is None:
+        return None
+    docs, options = plan
     if fixed_vocab:
         vocab = self.vocabulary_
         terms = list(vocab.keys())
@@ -134,29 +174,15 @@ def _count_plan(self, raw_documents, fixed_vocab):
 
 def _run_count_vocab(self, plan, fixed_vocab):
     import numpy as np
-    import pyarrow as pa
     import scipy.sparse as sp
     from sklearn.utils._sparse import _align_api_if_sparse
 
-    docs, options = plan
-    path = os.path.join(RT.store_dir, f"in-{os.getpid()}-{next(_seq)}.arrow")
-    tmp = path + ".tmp"
-    table = pa.table({"doc": docs})
-    with pa.OSFile(tmp, "wb") as f, pa.ipc.new_file(f, table.schema) as w:
-        w.write_table(table)
-    os.rename(tmp, path)
-    reply = RT.client.request({"t": "kernel", "kernel": "count_vocab", "input": path, "options": options})
-    if reply.get("status") != "ok":
+    res = _kernel("count_vocab", *plan)
+    if res is None:
         return None
-    out = reply["path"]
-    try:
-        with pa.memory_map(out) as src:
-            res = pa.ipc.open_file(src).read_all()
-    finally:
-        os.unlink(out)
 
     def flat(name):
-        return res.column(name).chunk(0).values
+        return _flat(res, name)
 
     indptr = flat("indptr").to_numpy()
     indices = flat("indices").to_numpy()
@@ -175,3 +201,57 @@ def _run_count_vocab(self, plan, fixed_vocab):
     )
     X.sort_indices()
     return vocabulary, _align_api_if_sparse(X)
+
+
+def _make_hashing_transform(original):
+    def transform(self, X):
+        if RT.client is None or RT.store_dir is None or isinstance(X, str):
+            return original(self, X)
+        out = None
+        try:
+            self._validate_ngram_range()
+            plan = _analyzer_options(self, X)
+            if plan is not None:
+                out = _run_hashing(self, *plan)
+        except Exception as e:
+            shim_error("hash_features", e)
+            out = None
+        if out is None:
+            stats["declined"] += 1
+            return original(self, X)
+        stats["runs"] += 1
+        return out
+
+    transform.__stratum_kernel_original__ = original
+    transform.__wrapped__ = original
+    return transform
+
+
+def _run_hashing(self, docs, options):
+    """HashingVectorizer.transform after the analyzer: sklearn's own steps on the kernel's hashes."""
+    import numpy as np
+    import scipy.sparse as sp
+    from sklearn.preprocessing import normalize
+    from sklearn.utils._sparse import _align_api_if_sparse
+
+    res = _kernel("hash_features", docs, {**options, "n_features": int(self.n_features), "alternate_sign": bool(self.alternate_sign)})
+    if res is None:
+        return None
+    indptr = _flat(res, "indptr").to_numpy()
+    if len(indptr) <= 1:  # sklearn raises "Cannot vectorize empty sequence." itself
+        return None
+    indices = _flat(res, "indices").to_numpy()
+    # FeatureHasher's dtypes: int32 indices, int32 indptr unless 64-bit indexing is needed
+    if indptr[-1] > np.iinfo(np.int32).max:
+        indices, indptr = indices.astype(np.int64), indptr.astype(np.int64)
+    else:
+        indices, indptr = indices.astype(np.int32), indptr.astype(np.int32)
+    values = _flat(res, "values").to_numpy().astype(self.dtype)
+    X = sp.csr_array((values, indices, indptr), dtype=self.dtype, shape=(len(indptr) - 1, self.n_features))
+    X.sum_duplicates()
+    X = _align_api_if_sparse(X)
+    if self.binary:
+        X.data.fill(1)
+    if self.norm is not None:
+        X = normalize(X, norm=self.norm, copy=False)
+    return _align_api_if_sparse(X)

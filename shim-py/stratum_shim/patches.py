@@ -205,12 +205,12 @@ def install() -> None:
     global _hook
     if _installed:
         return
+    from . import kernels, warn
+
+    kernels.install()  # first: the tracing patches then wrap the substituted methods
     _patch_pandas()
     _patch_sklearn()
     _patch_open()
-    from . import kernels, warn
-
-    kernels.install()
 
     warn.install(lambda owner, name: _installed.append((owner, name, getattr(owner, name))))
     _hook = _SklearnImportHook()
@@ -220,8 +220,6 @@ def install() -> None:
 def uninstall() -> None:
     global _hook
     from . import kernels
-
-    kernels.uninstall()
     while _installed:
         owner, name, original = _installed.pop()
         if original is _ABSENT:
@@ -233,6 +231,7 @@ def uninstall() -> None:
     if _hook is not None and _hook in sys.meta_path:
         sys.meta_path.remove(_hook)
     _hook = None
+    kernels.uninstall()  # last: the tracing patches wrapped the substituted methods
 
 
 def installed_count() -> int:

@@ -13,7 +13,7 @@ import type { KernelReply, LookupReply, ShimMessage, SourceInfo } from '../trace
 import { csvKernelOptions } from './kernels';
 import { Asker, MemoTable } from './memo';
 import { killGroup, Zygote } from './pool';
-import { countVocab, hashFile, KernelResult, readCsv } from './runtime';
+import { countVocab, hashFeatures, hashFile, KernelResult, readCsv } from './runtime';
 import { ResultStore } from './store';
 
 export interface CoordinatorOptions {
@@ -447,6 +447,7 @@ export class Coordinator implements MessageHandler {
 /** kernels scripts may ask for by name (see shim-py/stratum_shim/kernels.py) */
 const KERNELS: Record<string, (input: string, options: Record<string, unknown>, out: string) => Promise<KernelResult>> = {
   count_vocab: countVocab,
+  hash_features: hashFeatures,
 };
 
 export function lidOf(...parts: string[]): string {

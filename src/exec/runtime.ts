@@ -5,6 +5,7 @@ import { addonPath } from './paths';
 interface Addon {
   readCsv(path: string, optionsJson: string, outPath: string): Promise<string>;
   countVocab(inPath: string, optionsJson: string, outPath: string): Promise<string>;
+  hashFeatures(inPath: string, optionsJson: string, outPath: string): Promise<string>;
   hashFile(path: string): Promise<string>;
   version(): string;
 }
@@ -61,5 +62,15 @@ export async function countVocab(input: string, options: Record<string, unknown>
   } catch (e) {
     if (e instanceof RuntimeError) throw e;
     throw new RuntimeError(`count_vocab kernel failed on ${input}: ${(e as Error).message}`, e);
+  }
+}
+
+/** scikit-learn's HashingVectorizer hashing (murmurhash3 of each feature) on an Arrow IPC file. */
+export async function hashFeatures(input: string, options: Record<string, unknown>, outPath: string): Promise<KernelResult> {
+  try {
+    return JSON.parse(await loadRuntime().hashFeatures(input, JSON.stringify(options), outPath)) as KernelResult;
+  } catch (e) {
+    if (e instanceof RuntimeError) throw e;
+    throw new RuntimeError(`hash_features kernel failed on ${input}: ${(e as Error).message}`, e);
   }
 }

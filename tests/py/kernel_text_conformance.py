@@ -14,7 +14,7 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
+from sklearn.feature_extraction.text import CountVectorizer, HashingVectorizer, TfidfVectorizer
 
 from stratum_shim import kernels
 from stratum_shim.dispatch import RT
@@ -98,10 +98,15 @@ cases = total_runs = total_declined = 0
 for seed, beyond in itertools.product(range(3), (False, True)):
     rng.seed(seed)
     for params in settings():
-        for cls in (CountVectorizer, TfidfVectorizer):
+        for cls in (CountVectorizer, TfidfVectorizer, HashingVectorizer):
             if cls is TfidfVectorizer and params.get("dtype") is not None:
                 continue
+            if cls is HashingVectorizer and any(k in params for k in ("min_df", "max_df", "max_features")):
+                continue
             tfidf_extra = {"sublinear_tf": True, "norm": "l1"} if cls is TfidfVectorizer and rng.random() < 0.5 else {}
+            if cls is HashingVectorizer:
+                tfidf_extra = {"n_features": rng.choice([2**4, 2**10, 2**20]), "alternate_sign": rng.random() < 0.7,
+                               "norm": rng.choice(["l2", "l1", None])}
             n = rng.choice([1, 2, 50, 700])
             docs = corpus(n + 40, beyond=beyond)
             kinds = [list, np.array, pd.Series]
@@ -121,11 +126,22 @@ for seed, beyond in itertools.product(range(3), (False, True)):
                 assert (runs, declined) == (2, 0), (what, runs, declined)
             if re is not None:
                 continue
+            same_matrix(rX, kX, what)
+            same_matrix(rY, kY, what)
+            if cls is HashingVectorizer:
+                continue
             assert list(rv.vocabulary_.items()) == list(kv.vocabulary_.items()), what
             same_matrix(rX, kX, what)
             same_matrix(rY, kY, what)
             if cls is TfidfVectorizer:
                 assert rv.idf_.tobytes() == kv.idf_.tobytes(), what
+
+# murmurhash3 across lengths and Latin-1 bytes, through HashingVectorizer with every feature distinct
+words = [("ab" + chr(c) * (k % 7)).strip() for k, c in enumerate(range(48, 256))]
+((rv, rX, _, _, re), (kv, kX, _, _, ke)), runs, _ = fit_both(HashingVectorizer, {"n_features": 2**31 - 2, "norm": None, "lowercase": False}, [" ".join(words)] * 3, [" ".join(words[::-1])])
+assert re is None and ke is None and runs == 2
+same_matrix(rX, kX, "murmurhash")
+cases += 1
 
 # every character of U+0000..U+00FF as a word character or not, lowercased or not
 latin1 = [f"xx{chr(c)}yy {chr(c)}{chr(c)} Z{chr(c)}Q" for c in range(256)]

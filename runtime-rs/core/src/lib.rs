@@ -13,4 +13,4 @@ pub mod tokenize;
 pub use csv::{read_csv_to_ipc, Outcome};
 pub use error::Error;
 pub use hash::hash_file;
-pub use text::count_vocab_ipc;
+pub use text::{count_vocab_ipc, hash_features_ipc};

@@ -269,36 +269,133 @@ pub fn count_vocab<S: AsRef<str> + Sync>(docs: &[Option<S>], opts: &CountOptions
     })
 }
 
-/// The IPC face of [`count_vocab`]: documents from column 0 of the Arrow IPC file `input`
-/// (utf8 or large_utf8), options as JSON, the result as a one-row Arrow IPC file at `out` with
-/// list columns `terms` (utf8), `indptr`, `indices` (int64) and `counts` (int32).
-///
-/// Options: `{"lowercase": bool, "ngram_range": [min, max], "stop_words": [..] | null,
-/// "vocabulary": {"terms": [..], "indices": [..]} | null}`.
-pub fn count_vocab_ipc(
+/// MurmurHash3 (x86, 32-bit) of `key` with `seed`, as a signed 32-bit value: what
+/// scikit-learn's `murmurhash3_bytes_s32` returns.
+pub fn murmurhash3_32(key: &[u8], seed: u32) -> i32 {
+    const C1: u32 = 0xcc9e_2d51;
+    const C2: u32 = 0x1b87_3593;
+    let mut h = seed;
+    let mut blocks = key.chunks_exact(4);
+    for b in &mut blocks {
+        let mut k = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+        k = k.wrapping_mul(C1).rotate_left(15).wrapping_mul(C2);
+        h ^= k;
+        h = h.rotate_left(13).wrapping_mul(5).wrapping_add(0xe654_6b64);
+    }
+    let tail = blocks.remainder();
+    let mut k: u32 = 0;
+    if tail.len() >= 3 {
+        k ^= (tail[2] as u32) << 16;
+    }
+    if tail.len() >= 2 {
+        k ^= (tail[1] as u32) << 8;
+    }
+    if !tail.is_empty() {
+        k ^= tail[0] as u32;
+        k = k.wrapping_mul(C1).rotate_left(15).wrapping_mul(C2);
+        h ^= k;
+    }
+    h ^= key.len() as u32;
+    h ^= h >> 16;
+    h = h.wrapping_mul(0x85eb_ca6b);
+    h ^= h >> 13;
+    h = h.wrapping_mul(0xc2b2_ae35);
+    h ^= h >> 16;
+    h as i32
+}
+
+/// Hashed features in scikit-learn's `FeatureHasher` order (per document, in analyzer order,
+/// duplicates not summed: the caller's `sum_duplicates` does that, as sklearn's does).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hashed {
+    pub indptr: Vec<i64>,
+    pub indices: Vec<i64>,
+    pub values: Vec<f64>,
+}
+
+/// `HashingVectorizer.transform`'s hashing of `analyzer(doc)` for every document.
+pub fn hash_features<S: AsRef<str> + Sync>(
+    docs: &[Option<S>],
+    opts: &CountOptions,
+    n_features: i64,
+    alternate_sign: bool,
+) -> Result<Hashed, String> {
+    if opts.ngram_min < 1 || opts.ngram_max < opts.ngram_min {
+        return Err(format!(
+            "ngram_range ({}, {})",
+            opts.ngram_min, opts.ngram_max
+        ));
+    }
+    if n_features < 1 {
+        return Err(format!("n_features {n_features}"));
+    }
+    let threads = rayon::current_num_threads().max(1);
+    let chunk_len = docs.len().div_ceil(threads * 8).max(256);
+    // per chunk: cumulative feature counts per document, indices, values
+    type Part = (Vec<i64>, Vec<i64>, Vec<f64>);
+    let parts: Result<Vec<Part>, String> = docs
+        .par_chunks(chunk_len)
+        .map(|chunk| {
+            let (mut lens, mut idx, mut val) =
+                (Vec::with_capacity(chunk.len()), Vec::new(), Vec::new());
+            let (mut buf, mut spans, mut feats) = (String::new(), Vec::new(), Vec::new());
+            for doc in chunk {
+                let Some(doc) = doc else {
+                    return Err("a document is missing (None/NaN)".to_string());
+                };
+                tokens(doc.as_ref(), opts.lowercase, &mut buf, &mut spans)
+                    .map_err(|c| format!("character U+{:04X} is outside Latin-1", c as u32))?;
+                features(&buf, &spans, opts, &mut feats);
+                for f in feats.drain(..) {
+                    let h = murmurhash3_32(f.as_bytes(), 0);
+                    idx.push(if h == i32::MIN {
+                        (2_147_483_647 - (n_features - 1)) % n_features
+                    } else {
+                        (h.unsigned_abs() as i64) % n_features
+                    });
+                    val.push(if alternate_sign && h < 0 { -1.0 } else { 1.0 });
+                }
+                lens.push(idx.len() as i64);
+            }
+            Ok((lens, idx, val))
+        })
+        .collect();
+    let parts = parts?;
+    let mut out = Hashed {
+        indptr: Vec::with_capacity(docs.len() + 1),
+        indices: Vec::new(),
+        values: Vec::new(),
+    };
+    out.indptr.push(0);
+    for (lens, idx, val) in parts {
+        let base = out.indices.len() as i64;
+        out.indptr.extend(lens.iter().map(|l| base + l));
+        out.indices.extend(idx);
+        out.values.extend(val);
+    }
+    Ok(out)
+}
+
+/// Reads the documents (column 0, utf8 / large_utf8 / utf8 view) of the Arrow IPC file `input`
+/// and hands them to `f`; `Ok(Err(reason))` declines the input.
+fn with_docs<R>(
     input: &std::path::Path,
-    options_json: &str,
-    out: &std::path::Path,
-) -> crate::error::Result<crate::Outcome> {
+    f: impl FnOnce(&[Option<&str>]) -> R,
+) -> crate::error::Result<Result<R, String>> {
     use arrow_array::Array;
 
-    let t0 = std::time::Instant::now();
-    let opts = match parse_options(options_json) {
-        Ok(o) => o,
-        Err(why) => return Ok(crate::Outcome::Declined(why)),
+    let io_err = |e: arrow_schema::ArrowError| {
+        crate::Error::io("read Arrow IPC file", input)(std::io::Error::other(e.to_string()))
     };
     let file = std::fs::File::open(input).map_err(crate::Error::io("open", input))?;
     let reader = arrow_ipc::reader::FileReader::try_new(std::io::BufReader::new(file), None)
-        .map_err(|e| {
-            crate::Error::io("read Arrow IPC file", input)(std::io::Error::other(e.to_string()))
-        })?;
+        .map_err(io_err)?;
+    let batches: Vec<arrow_array::RecordBatch> =
+        reader.collect::<Result<_, _>>().map_err(io_err)?;
     let mut docs: Vec<Option<&str>> = Vec::new();
-    let batches: Vec<arrow_array::RecordBatch> = reader.collect::<Result<_, _>>().map_err(|e| {
-        crate::Error::io("read Arrow IPC file", input)(std::io::Error::other(e.to_string()))
-    })?;
     for b in &batches {
         if b.num_columns() == 0 {
-            return Ok(crate::Outcome::Declined("no document column".into()));
+            return Ok(Err("no document column".into()));
         }
         let col = b.column(0);
         if let Some(a) = col.as_any().downcast_ref::<arrow_array::LargeStringArray>() {
@@ -308,24 +405,108 @@ pub fn count_vocab_ipc(
         } else if let Some(a) = col.as_any().downcast_ref::<arrow_array::StringViewArray>() {
             docs.extend(a.iter());
         } else {
-            return Ok(crate::Outcome::Declined(format!(
-                "documents of type {}",
-                col.data_type()
-            )));
+            return Ok(Err(format!("documents of type {}", col.data_type())));
         }
     }
-    let counts = match count_vocab(&docs, &opts) {
-        CountOutcome::Ok(c) => c,
-        CountOutcome::Declined(why) => return Ok(crate::Outcome::Declined(why)),
+    Ok(Ok(f(&docs)))
+}
+
+/// The IPC face of [`count_vocab`]: documents from the Arrow IPC file `input`, options as JSON,
+/// the result as a one-row Arrow IPC file at `out` with list columns `terms` (utf8), `indptr`,
+/// `indices` (int64) and `counts` (int32).
+///
+/// Options: `{"lowercase": bool, "ngram_range": [min, max], "stop_words": [..] | null,
+/// "vocabulary": {"terms": [..], "indices": [..]} | null}`.
+pub fn count_vocab_ipc(
+    input: &std::path::Path,
+    options_json: &str,
+    out: &std::path::Path,
+) -> crate::error::Result<crate::Outcome> {
+    use arrow_array::{Int32Array, Int64Array, StringArray};
+    use std::sync::Arc;
+
+    let t0 = std::time::Instant::now();
+    let opts = match parse_options(options_json) {
+        Ok(o) => o,
+        Err(why) => return Ok(crate::Outcome::Declined(why)),
     };
-    let n_features = match &opts.vocabulary {
+    let (rows, counts) = match with_docs(input, |docs| (docs.len(), count_vocab(docs, &opts)))? {
+        Ok((rows, CountOutcome::Ok(c))) => (rows, c),
+        Ok((_, CountOutcome::Declined(why))) | Err(why) => {
+            return Ok(crate::Outcome::Declined(why))
+        }
+    };
+    let cols = match &opts.vocabulary {
         Some(v) => v.values().copied().max().map_or(0, |m| m as usize + 1),
         None => counts.terms.len(),
     };
-    let bytes = crate::ipc::write_ipc_file(&counts_batch(counts), out)?;
+    let batch = list_batch(vec![
+        (
+            "terms",
+            Arc::new(StringArray::from_iter_values(counts.terms)),
+        ),
+        ("indptr", Arc::new(Int64Array::from(counts.indptr))),
+        ("indices", Arc::new(Int64Array::from(counts.indices))),
+        ("counts", Arc::new(Int32Array::from(counts.counts))),
+    ]);
+    let bytes = crate::ipc::write_ipc_file(&batch, out)?;
     Ok(crate::Outcome::Ok {
-        rows: docs.len(),
-        cols: n_features,
+        rows,
+        cols,
+        bytes,
+        elapsed_ms: t0.elapsed().as_secs_f64() * 1000.0,
+    })
+}
+
+/// The IPC face of [`hash_features`]: options as for [`count_vocab_ipc`] (no vocabulary) plus
+/// `"n_features"` and `"alternate_sign"`; the result has list columns `indptr`, `indices`
+/// (int64) and `values` (float64).
+pub fn hash_features_ipc(
+    input: &std::path::Path,
+    options_json: &str,
+    out: &std::path::Path,
+) -> crate::error::Result<crate::Outcome> {
+    use arrow_array::{Float64Array, Int64Array};
+    use std::sync::Arc;
+
+    let t0 = std::time::Instant::now();
+    let opts = match parse_options(options_json) {
+        Ok(o) if o.vocabulary.is_none() => o,
+        Ok(_) => {
+            return Ok(crate::Outcome::Declined(
+                "a vocabulary makes no sense for hashing".into(),
+            ))
+        }
+        Err(why) => return Ok(crate::Outcome::Declined(why)),
+    };
+    let v: serde_json::Value = serde_json::from_str(options_json).unwrap_or_default();
+    let Some(n_features) = v.get("n_features").and_then(serde_json::Value::as_i64) else {
+        return Ok(crate::Outcome::Declined(
+            "n_features must be an integer".into(),
+        ));
+    };
+    let alternate_sign = v
+        .get("alternate_sign")
+        .and_then(serde_json::Value::as_bool)
+        .unwrap_or(true);
+    let (rows, h) = match with_docs(input, |docs| {
+        (
+            docs.len(),
+            hash_features(docs, &opts, n_features, alternate_sign),
+        )
+    })? {
+        Ok((rows, Ok(h))) => (rows, h),
+        Ok((_, Err(why))) | Err(why) => return Ok(crate::Outcome::Declined(why)),
+    };
+    let batch = list_batch(vec![
+        ("indptr", Arc::new(Int64Array::from(h.indptr))),
+        ("indices", Arc::new(Int64Array::from(h.indices))),
+        ("values", Arc::new(Float64Array::from(h.values))),
+    ]);
+    let bytes = crate::ipc::write_ipc_file(&batch, out)?;
+    Ok(crate::Outcome::Ok {
+        rows,
+        cols: n_features as usize,
         bytes,
         elapsed_ms: t0.elapsed().as_secs_f64() * 1000.0,
     })
@@ -388,26 +569,21 @@ fn parse_options(json: &str) -> Result<CountOptions, String> {
     })
 }
 
-fn counts_batch(c: Counts) -> arrow_array::RecordBatch {
-    use arrow_array::{ArrayRef, Int32Array, Int64Array, ListArray, StringArray};
+/// One row whose columns are lists: arrays of different lengths in one IPC file.
+fn list_batch(cols: Vec<(&str, arrow_array::ArrayRef)>) -> arrow_array::RecordBatch {
+    use arrow_array::{ArrayRef, ListArray};
     use arrow_buffer::OffsetBuffer;
     use arrow_schema::Field;
     use std::sync::Arc;
 
-    fn one_row(values: ArrayRef) -> ArrayRef {
+    let cols = cols.into_iter().map(|(name, values)| {
         let field = Arc::new(Field::new("item", values.data_type().clone(), false));
         let offsets = OffsetBuffer::from_lengths([values.len()]);
-        Arc::new(ListArray::new(field, offsets, values, None))
-    }
-    let cols: Vec<(&str, ArrayRef)> = vec![
         (
-            "terms",
-            one_row(Arc::new(StringArray::from_iter_values(c.terms))),
-        ),
-        ("indptr", one_row(Arc::new(Int64Array::from(c.indptr)))),
-        ("indices", one_row(Arc::new(Int64Array::from(c.indices)))),
-        ("counts", one_row(Arc::new(Int32Array::from(c.counts)))),
-    ];
+            name,
+            Arc::new(ListArray::new(field, offsets, values, None)) as ArrayRef,
+        )
+    });
     arrow_array::RecordBatch::try_from_iter(cols).expect("list columns of one row each")
 }
 
@@ -512,5 +688,27 @@ mod tests {
             count_vocab(&d, &opts(1, 1)),
             CountOutcome::Declined(_)
         ));
+    }
+
+    #[test]
+    fn murmurhash_matches_known_values() {
+        // reference values of MurmurHash3_x86_32 (seed 0 and 42), as sklearn's murmurhash3_32
+        assert_eq!(murmurhash3_32(b"", 0), 0);
+        assert_eq!(murmurhash3_32(b"foo", 0), -156908512);
+        assert_eq!(murmurhash3_32(b"foo", 42), -1322301282);
+        assert_eq!(murmurhash3_32(b"hello world", 0) as u32, 0x5e92_8f0f);
+    }
+
+    #[test]
+    fn hashing_keeps_analyzer_order_and_signs() {
+        let d = vec![Some("bb aa bb"), Some("")];
+        let h = hash_features(&d, &opts(1, 1), 16, true).unwrap();
+        assert_eq!(h.indptr, vec![0, 3, 3]);
+        assert_eq!(h.indices[0], h.indices[2]);
+        let hb = murmurhash3_32(b"bb", 0);
+        assert_eq!(h.indices[0], (hb.unsigned_abs() as i64) % 16);
+        assert_eq!(h.values[0], if hb < 0 { -1.0 } else { 1.0 });
+        let unsigned = hash_features(&d, &opts(1, 1), 16, false).unwrap();
+        assert!(unsigned.values.iter().all(|&v| v == 1.0));
     }
 }

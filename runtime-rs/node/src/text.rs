@@ -40,3 +40,40 @@ pub fn count_vocab(input: String, options_json: String, out_path: String) -> Asy
         out_path: out_path.into(),
     })
 }
+
+pub struct HashFeatures {
+    input: PathBuf,
+    options_json: String,
+    out_path: PathBuf,
+}
+
+impl Task for HashFeatures {
+    type Output = String;
+    type JsValue = String;
+
+    fn compute(&mut self) -> napi::Result<String> {
+        stratum_core::hash_features_ipc(&self.input, &self.options_json, &self.out_path)
+            .map(|o| o.to_json())
+            .map_err(to_napi)
+    }
+
+    fn resolve(&mut self, _env: Env, output: String) -> napi::Result<String> {
+        Ok(output)
+    }
+}
+
+/// Tokenises and hashes the documents of an Arrow IPC file as scikit-learn's
+/// `HashingVectorizer.transform` would (before `sum_duplicates`); writes indptr, indices and
+/// values to `outPath`. Resolves to `{"status":"ok",...}` or `{"status":"declined",...}` (JSON).
+#[napi(js_name = "hashFeatures", ts_return_type = "Promise<string>")]
+pub fn hash_features(
+    input: String,
+    options_json: String,
+    out_path: String,
+) -> AsyncTask<HashFeatures> {
+    AsyncTask::new(HashFeatures {
+        input: input.into(),
+        options_json,
+        out_path: out_path.into(),
+    })
+}
