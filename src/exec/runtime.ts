@@ -37,14 +37,24 @@ export function loadRuntime(): Addon {
   return addon;
 }
 
-export async function readCsv(file: string, options: Record<string, unknown>, outPath: string): Promise<KernelResult> {
+/** Runs a file-to-file kernel of the addon; failures name the kernel and its input. */
+async function runKernel(name: 'readCsv' | 'countVocab' | 'hashFeatures', label: string, input: string, options: Record<string, unknown>, outPath: string): Promise<KernelResult> {
   try {
-    return JSON.parse(await loadRuntime().readCsv(file, JSON.stringify(options), outPath)) as KernelResult;
+    return JSON.parse(await loadRuntime()[name](input, JSON.stringify(options), outPath)) as KernelResult;
   } catch (e) {
     if (e instanceof RuntimeError) throw e;
-    throw new RuntimeError(`read_csv kernel failed on ${file}: ${(e as Error).message}`, e);
+    throw new RuntimeError(`${label} kernel failed on ${input}: ${(e as Error).message}`, e);
   }
 }
+
+/** pandas.read_csv of a file, as Arrow IPC at outPath. */
+export const readCsv = (file: string, options: Record<string, unknown>, outPath: string) => runKernel('readCsv', 'read_csv', file, options, outPath);
+
+/** scikit-learn's CountVectorizer._count_vocab on the documents of an Arrow IPC file. */
+export const countVocab = (input: string, options: Record<string, unknown>, outPath: string) => runKernel('countVocab', 'count_vocab', input, options, outPath);
+
+/** scikit-learn's HashingVectorizer hashing (murmurhash3 of each feature) on an Arrow IPC file. */
+export const hashFeatures = (input: string, options: Record<string, unknown>, outPath: string) => runKernel('hashFeatures', 'hash_features', input, options, outPath);
 
 export async function hashFile(file: string): Promise<string> {
   try {
@@ -52,25 +62,5 @@ export async function hashFile(file: string): Promise<string> {
   } catch (e) {
     if (e instanceof RuntimeError) throw e;
     throw new RuntimeError(`cannot hash ${file}: ${(e as Error).message}`, e);
-  }
-}
-
-/** scikit-learn's CountVectorizer._count_vocab on the documents of an Arrow IPC file. */
-export async function countVocab(input: string, options: Record<string, unknown>, outPath: string): Promise<KernelResult> {
-  try {
-    return JSON.parse(await loadRuntime().countVocab(input, JSON.stringify(options), outPath)) as KernelResult;
-  } catch (e) {
-    if (e instanceof RuntimeError) throw e;
-    throw new RuntimeError(`count_vocab kernel failed on ${input}: ${(e as Error).message}`, e);
-  }
-}
-
-/** scikit-learn's HashingVectorizer hashing (murmurhash3 of each feature) on an Arrow IPC file. */
-export async function hashFeatures(input: string, options: Record<string, unknown>, outPath: string): Promise<KernelResult> {
-  try {
-    return JSON.parse(await loadRuntime().hashFeatures(input, JSON.stringify(options), outPath)) as KernelResult;
-  } catch (e) {
-    if (e instanceof RuntimeError) throw e;
-    throw new RuntimeError(`hash_features kernel failed on ${input}: ${(e as Error).message}`, e);
   }
 }

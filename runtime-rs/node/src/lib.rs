@@ -6,6 +6,7 @@
 mod csv;
 mod error;
 mod ipc;
+mod task;
 mod text;
 
 use napi_derive::napi;
