@@ -23,6 +23,7 @@ tracing wrapper: the tracing patches must wrap, not skip or unwrap, a substitute
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 
@@ -54,31 +55,54 @@ def uninstall() -> None:
         setattr(owner, name, original)
 
 
-def _make_count_vocab(original):
-    def _count_vocab(self, raw_documents, fixed_vocab):
+def _substitute(name, original, plan, run):
+    """The substituted method: `plan(self, ...)` says whether (and with what) the kernel can
+    do this call, `run(self, plan, ...)` does it (both take the original's parameters, by the
+    same names); None from either, or any shim failure, runs the original."""
+
+    @functools.wraps(original)
+    def method(self, *args, **kwargs):
         if RT.client is None or RT.store_dir is None:
-            return original(self, raw_documents, fixed_vocab)
+            return original(self, *args, **kwargs)
         try:
-            plan = _count_plan(self, raw_documents, fixed_vocab)
+            p = plan(self, *args, **kwargs)
         except Exception as e:
-            shim_error("count_vocab", e)
-            plan = None
-        if plan is None:
-            return original(self, raw_documents, fixed_vocab)
+            shim_error(name, e)
+            p = None
+        if p is None:
+            return original(self, *args, **kwargs)
         try:
-            out = _run_count_vocab(self, plan, fixed_vocab)
+            out = run(self, p, *args, **kwargs)
         except Exception as e:
-            shim_error("count_vocab", e)
+            shim_error(name, e)
             out = None
         if out is None:
             stats["declined"] += 1
-            return original(self, raw_documents, fixed_vocab)
+            return original(self, *args, **kwargs)
         stats["runs"] += 1
         return out
 
-    _count_vocab.__stratum_kernel_original__ = original
-    _count_vocab.__wrapped__ = original
-    return _count_vocab
+    method.__stratum_kernel_original__ = original
+    return method
+
+
+def _make_count_vocab(original):
+    def run(self, plan, raw_documents, fixed_vocab):
+        return _run_count_vocab(self, plan, fixed_vocab)
+
+    return _substitute("count_vocab", original, _count_plan, run)
+
+
+def _make_hashing_transform(original):
+    def plan(self, X):
+        if isinstance(X, str) or self.ngram_range[0] > self.ngram_range[1]:
+            return None  # the original raises its own error
+        return _analyzer_options(self, X)
+
+    def run(self, p, X):
+        return _run_hashing(self, *p)
+
+    return _substitute("hash_features", original, plan, run)
 
 
 def _documents(raw):
@@ -201,30 +225,6 @@ def _run_count_vocab(self, plan, fixed_vocab):
     )
     X.sort_indices()
     return vocabulary, _align_api_if_sparse(X)
-
-
-def _make_hashing_transform(original):
-    def transform(self, X):
-        if RT.client is None or RT.store_dir is None or isinstance(X, str):
-            return original(self, X)
-        out = None
-        try:
-            self._validate_ngram_range()
-            plan = _analyzer_options(self, X)
-            if plan is not None:
-                out = _run_hashing(self, *plan)
-        except Exception as e:
-            shim_error("hash_features", e)
-            out = None
-        if out is None:
-            stats["declined"] += 1
-            return original(self, X)
-        stats["runs"] += 1
-        return out
-
-    transform.__stratum_kernel_original__ = original
-    transform.__wrapped__ = original
-    return transform
 
 
 def _run_hashing(self, docs, options):

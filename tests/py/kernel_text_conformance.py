@@ -20,6 +20,8 @@ from stratum_shim import kernels
 from stratum_shim.dispatch import RT
 
 assert RT.client is not None, "run me under the coordinator"
+# a user's HashingVectorizer.transform is traced first (memo, records), the kernel runs inside
+assert HashingVectorizer.transform.__stratum_original__.__stratum_kernel_original__ is not None
 kernels.MIN_DOCS = 1
 
 rng = random.Random(0)
