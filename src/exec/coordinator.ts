@@ -194,7 +194,11 @@ export class Coordinator implements MessageHandler {
         this.memo.abandoned(msg.lid, asker);
         break;
       case 'kernel':
-        void this.runKernel(msg).then((r) => conn.send({ t: 'reply', id: msg.id, ...r }));
+        void this.runKernel(msg).then((r) => {
+          // a script that went away meanwhile will not unlink its result
+          if (conn.closed && r.status === 'ok') fs.rmSync(r.path, { force: true });
+          else conn.send({ t: 'reply', id: msg.id, ...r });
+        });
         break;
       case 'bye':
         break;
