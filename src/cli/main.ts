@@ -23,7 +23,7 @@ Options (run, explain):
   --workers N      scripts run at once (default: number of cores, ${os.cpus().length} here)
   --timeout S      kill a script after S seconds (default 0: no limit)
   --quiet          do not print scripts' output, only the summary
-  --no-kernels     never use the Rust runtime (pandas parses every CSV)
+  --no-kernels     never use the Rust kernels (pandas and sklearn do all the work)
   --store-mb N     memory budget of the shared result store (default 4096)
 
 Exit status: 0 when every script succeeded, 1 when any failed, 2 on a usage error.
