@@ -14,7 +14,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.ipc
 
-__all__ = ["ipc_to_frame", "frame_to_ipc"]
+__all__ = ["ipc_to_frame", "frame_to_ipc", "write_table"]
 
 _NUMPY_TYPES = {
     np.dtype("int64"): pa.int64(),
@@ -36,10 +36,11 @@ def ipc_to_frame(path: str) -> pd.DataFrame:
     with open(path, "rb") as f:
         size = os.fstat(f.fileno()).st_size
         mm = mmap.mmap(f.fileno(), size, access=mmap.ACCESS_COPY) if size else b""
-    table = pa.ipc.open_file(pa.BufferReader(pa.py_buffer(mm))).read_all()
+    buf = pa.py_buffer(mm)
+    table = pa.ipc.open_file(pa.BufferReader(buf)).read_all()
     if not size or table.num_rows == 0:
         return table.to_pandas()
-    base = pa.py_buffer(mm).address
+    base = buf.address
     columns = {}
     for name, col in zip(table.column_names, table.columns):
         view = _numpy_view(mm, base, col)
@@ -98,7 +99,13 @@ def frame_to_ipc(df: pd.DataFrame, path: str) -> bool:
             arrays[name] = pa.array(col.to_numpy(), type=_NUMPY_TYPES[col.dtype])
         else:
             arrays[name] = pa.array(col.array, type=pa.large_string())
-    table = pa.table(arrays)
+    write_table(pa.table(arrays), path)
+    return True
+
+
+def write_table(table: pa.Table, path: str) -> None:
+    """Write ``table`` as an Arrow IPC file at ``path``: to a temporary file, then renamed, so
+    a reader never sees a partial file (and a failed write leaves nothing behind)."""
     tmp = path + ".tmp"
     try:
         with pa.OSFile(tmp, "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
@@ -108,4 +115,3 @@ def frame_to_ipc(df: pd.DataFrame, path: str) -> bool:
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
-    return True

@@ -162,12 +162,10 @@ def _kernel(name, docs, options):
     """Run kernel `name` on the documents; the result table, or None when it declined."""
     import pyarrow as pa
 
+    from .bridge import write_table
+
     path = os.path.join(RT.store_dir, f"in-{os.getpid()}-{next(_seq)}.arrow")
-    tmp = path + ".tmp"
-    table = pa.table({"doc": docs})
-    with pa.OSFile(tmp, "wb") as f, pa.ipc.new_file(f, table.schema) as w:
-        w.write_table(table)
-    os.rename(tmp, path)
+    write_table(pa.table({"doc": docs}), path)
     reply = RT.client.request({"t": "kernel", "kernel": name, "input": path, "options": options})
     if reply.get("status") != "ok":
         return None

@@ -470,7 +470,11 @@ pub fn hash_features_ipc(
     use std::sync::Arc;
 
     let t0 = std::time::Instant::now();
-    let opts = match parse_options(options_json) {
+    let v: serde_json::Value = match serde_json::from_str(options_json) {
+        Ok(v) => v,
+        Err(e) => return Ok(crate::Outcome::Declined(format!("bad options: {e}"))),
+    };
+    let opts = match options_from(&v) {
         Ok(o) if o.vocabulary.is_none() => o,
         Ok(_) => {
             return Ok(crate::Outcome::Declined(
@@ -479,7 +483,6 @@ pub fn hash_features_ipc(
         }
         Err(why) => return Ok(crate::Outcome::Declined(why)),
     };
-    let v: serde_json::Value = serde_json::from_str(options_json).unwrap_or_default();
     let Some(n_features) = v.get("n_features").and_then(serde_json::Value::as_i64) else {
         return Ok(crate::Outcome::Declined(
             "n_features must be an integer".into(),
@@ -513,8 +516,12 @@ pub fn hash_features_ipc(
 }
 
 fn parse_options(json: &str) -> Result<CountOptions, String> {
+    options_from(&serde_json::from_str(json).map_err(|e| format!("bad options: {e}"))?)
+}
+
+/// The analyzer options of a parsed options object.
+fn options_from(v: &serde_json::Value) -> Result<CountOptions, String> {
     use serde_json::Value;
-    let v: Value = serde_json::from_str(json).map_err(|e| format!("bad options: {e}"))?;
     let lowercase = v.get("lowercase").and_then(Value::as_bool).unwrap_or(true);
     let (ngram_min, ngram_max) = match v.get("ngram_range").and_then(Value::as_array) {
         Some(r) if r.len() == 2 => match (r[0].as_u64(), r[1].as_u64()) {
