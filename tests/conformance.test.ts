@@ -81,5 +81,8 @@ describe(`fixture scripts: stratum vs plain python (${ROWS} rows)`, () => {
     expect(report.batch.hits).toBeGreaterThan(0);
     expect(report.batch.kernel_runs).toBeGreaterThan(0);
     expect(report.batch.shim_errors).toBe(0);
+    // every read_csv of the fixtures (parse_dates included) is one the kernel reproduces
+    expect(Object.keys(report.batch.kernel_declined).filter((k) => k.startsWith('read_csv'))).toEqual([]);
+    expect(report.batch.kernels.read_csv).toBeGreaterThanOrEqual(5);
   });
 });

@@ -16,6 +16,9 @@ import pyarrow.ipc
 
 __all__ = ["ipc_to_frame", "frame_to_ipc", "write_table"]
 
+# schema metadata of a read_csv result whose column labels are the integers 0..n (header=None)
+INT_LABELS = b"stratum.int_labels"
+
 _NUMPY_TYPES = {
     np.dtype("int64"): pa.int64(),
     np.dtype("float64"): pa.float64(),
@@ -30,8 +33,9 @@ def ipc_to_frame(path: str) -> pd.DataFrame:
     a private copy-on-write mapping of the file (MAP_PRIVATE), so scripts share the pages of a
     result until one writes to a column, and a write (``df.loc[i, c] = v``, ``+=``) changes only
     that script's page, never the file. Other columns go through ``to_pandas``: strings become
-    pandas' default ``str`` dtype (Arrow-backed) with NaN for nulls, bools become numpy bools.
-    The index is a RangeIndex and the columns Index has dtype ``str``.
+    pandas' default ``str`` dtype (Arrow-backed) with NaN for nulls, bools become numpy bools,
+    timestamps datetime64[us] with NaT for nulls. The index is a RangeIndex and the columns
+    Index has dtype ``str`` (int64 labels 0..n when the schema says so: header=None).
     """
     with open(path, "rb") as f:
         size = os.fstat(f.fileno()).st_size
@@ -47,7 +51,10 @@ def ipc_to_frame(path: str) -> pd.DataFrame:
         columns[name] = view if view is not None else col.to_pandas()
     if len(columns) != table.num_columns:  # duplicate names: let pyarrow handle them
         return table.to_pandas()
-    return pd.DataFrame(columns, copy=False)
+    df = pd.DataFrame(columns, copy=False)
+    if (table.schema.metadata or {}).get(INT_LABELS) == b"1":  # read_csv(header=None)
+        df.columns = pd.Index(np.arange(table.num_columns, dtype=np.int64))
+    return df
 
 
 def _numpy_view(mm, base: int, col: pa.ChunkedArray):

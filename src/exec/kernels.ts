@@ -1,7 +1,14 @@
-/** Which read_csv calls the Rust kernel takes: only arguments it reproduces exactly. */
+/**
+ * Which read_csv calls go to the Rust kernel, with which options. Only the argument shapes the
+ * kernel knows are passed on; the kernel itself checks the values and declines (with a reason,
+ * counted in the report) whatever it cannot reproduce exactly.
+ */
 import type { SourceInfo } from '../trace/types';
 
 const DTYPES = new Set(['int64', 'float64', 'bool', 'str']);
+
+const isStrings = (v: unknown): v is string[] => Array.isArray(v) && v.every((c) => typeof c === 'string');
+const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0;
 
 /** Options for the kernel, or null when pandas must do the work. */
 export function csvKernelOptions(s: SourceInfo): Record<string, unknown> | null {
@@ -11,13 +18,22 @@ export function csvKernelOptions(s: SourceInfo): Record<string, unknown> | null 
     if (k === 'sep' || k === 'delimiter') {
       if (typeof v !== 'string' || v.length !== 1 || v === '"' || v === '\n' || v === '\r') return null;
       opts.sep = v;
-    } else if (k === 'usecols') {
-      if (!Array.isArray(v) || !v.every((c) => typeof c === 'string') || new Set(v).size !== v.length) return null;
-      opts.usecols = v;
+    } else if (k === 'usecols' || k === 'names' || k === 'parse_dates') {
+      if (!isStrings(v)) return null;
+      opts[k] = v;
     } else if (k === 'dtype') {
       if (typeof v !== 'object' || v === null || Array.isArray(v)) return null;
       if (!Object.values(v).every((t) => typeof t === 'string' && DTYPES.has(t))) return null;
       opts.dtype = v;
+    } else if (k === 'nrows' || k === 'skiprows') {
+      if (!isCount(v)) return null;
+      opts[k] = v;
+    } else if (k === 'header') {
+      if (v !== null && v !== 0 && v !== 'infer') return null;
+      opts.header = v;
+    } else if (k === 'na_values') {
+      if (typeof v !== 'string' && !isStrings(v)) return null;
+      opts.na_values = v;
     } else {
       return null;
     }

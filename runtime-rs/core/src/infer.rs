@@ -7,8 +7,8 @@
 
 use std::sync::Arc;
 
-use arrow_array::builder::LargeStringBuilder;
-use arrow_array::{ArrayRef, BooleanArray, Float64Array, Int64Array};
+use arrow_array::{ArrayRef, BooleanArray, Float64Array, Int64Array, LargeStringArray};
+use arrow_buffer::{BooleanBufferBuilder, Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
 use rayon::prelude::*;
 
 use crate::parse::{is_na, parse_bool, parse_float, parse_int, precise_xstrtod, IntParse};
@@ -65,9 +65,20 @@ pub struct Rows<'a> {
     pub data: &'a [u8],
     pub chunks: &'a [Tokens],
     pub len: usize,
+    /// The whole input is valid UTF-8, so every field is (fields end at ASCII bytes, and
+    /// unescaping removes only ASCII quotes).
+    pub utf8: bool,
+    /// `na_values` beyond pandas' defaults, matched on the raw field text like them
+    pub extra_na: &'a [Vec<u8>],
 }
 
 impl Rows<'_> {
+    /// Whether a field is missing: a default NA string or one of `na_values`.
+    #[inline]
+    pub fn na(&self, b: &[u8]) -> bool {
+        is_na(b) || (!self.extra_na.is_empty() && self.extra_na.iter().any(|v| v == b))
+    }
+
     /// Calls `f(field)` for every data row of a column, in order.
     fn for_each(&self, col: usize, mut f: impl FnMut(&[u8])) {
         for t in self.chunks {
@@ -94,8 +105,14 @@ struct Parsed {
     vals: Vec<u64>,
 }
 
+#[cfg(test)]
 fn classify_field(b: &[u8]) -> (Class, u64) {
-    if is_na(b) {
+    classify(b, is_na(b))
+}
+
+/// What a field parses as, `na` telling whether it is one of the NA strings.
+fn classify(b: &[u8], na: bool) -> (Class, u64) {
+    if na {
         return (Class::Na, 0);
     }
     match parse_int(b) {
@@ -115,7 +132,8 @@ fn classify_field(b: &[u8]) -> (Class, u64) {
 }
 
 /// Parses every field of the `cols` columns, in parallel over blocks of rows.
-fn parse_columns(rows: &Rows, cols: &[usize]) -> Vec<Parsed> {
+/// `chunk`: the rows per low_memory chunk.
+fn parse_columns(rows: &Rows, cols: &[usize], chunk: usize) -> Vec<Parsed> {
     const BLOCK: usize = 2048;
     let mut out: Vec<Parsed> = cols
         .iter()
@@ -146,13 +164,38 @@ fn parse_columns(rows: &Rows, cols: &[usize]) -> Vec<Parsed> {
             (cl, vs) = (c1, v1);
         }
     }
+    // the first row of each tokenized piece in the whole file
+    let piece_start: Vec<usize> = rows
+        .chunks
+        .iter()
+        .scan(0, |acc, t| {
+            let s = *acc;
+            *acc += t.rows;
+            Some(s)
+        })
+        .collect();
     work.into_par_iter()
         .zip(blocks.par_iter())
         .for_each(|(slices, &(ci, r0, n))| {
             let t = &rows.chunks[ci];
+            let g0 = piece_start[ci] + r0;
             for ((cl, vs), &col) in slices.into_iter().zip(cols) {
-                for (k, f) in t.cols[col][r0..r0 + n].iter().enumerate() {
-                    (cl[k], vs[k]) = classify_field(t.get(rows.data, *f));
+                let fields = &t.cols[col][r0..r0 + n];
+                // A string makes its whole low_memory chunk a string chunk, whatever the other
+                // fields are, and a requested numeric or bool dtype is declined at the first
+                // string: the rest of that chunk needs only NA tests.
+                let mut lazy_until = 0;
+                for (k, f) in fields.iter().enumerate() {
+                    let b = t.get(rows.data, *f);
+                    let row = g0 + k;
+                    if row < lazy_until {
+                        cl[k] = if rows.na(b) { Class::Na } else { Class::Str };
+                        continue;
+                    }
+                    (cl[k], vs[k]) = classify(b, rows.na(b));
+                    if cl[k] == Class::Str {
+                        lazy_until = (row / chunk + 1) * chunk;
+                    }
                 }
             }
         });
@@ -179,11 +222,11 @@ pub fn convert_columns(
     dtypes: &[Option<Dtype>],
     chunk: usize,
 ) -> Result<Vec<ArrayRef>, String> {
-    let parsed = parse_columns(rows, cols);
+    let parsed = parse_columns(rows, cols, chunk);
     parsed
         .into_par_iter()
         .enumerate()
-        .map(|(i, p)| convert(rows, cols[i], names[i], &p, chunk, dtypes[i]))
+        .map(|(i, p)| convert(rows, cols[i], names[i], p, chunk, dtypes[i]))
         .collect()
 }
 
@@ -191,14 +234,14 @@ fn convert(
     rows: &Rows,
     col: usize,
     name: &str,
-    p: &Parsed,
+    p: Parsed,
     chunk: usize,
     dtype: Option<Dtype>,
 ) -> Result<ArrayRef, String> {
     if let Some(d) = dtype {
         return convert_as(rows, col, name, p, d);
     }
-    let kinds = chunk_kinds(name, p, chunk)?;
+    let kinds = chunk_kinds(name, &p, chunk)?;
     let all = |k: Kind| kinds.iter().all(|c| *c == k);
     if all(Kind::Str) {
         convert_as(rows, col, name, p, Dtype::Str)
@@ -210,18 +253,20 @@ fn convert(
         .iter()
         .all(|c| matches!(c, Kind::Int | Kind::Float | Kind::AllNa))
     {
-        let mut out = Vec::with_capacity(rows.len);
-        for (k, (cs, vs)) in p.class.chunks(chunk).zip(p.vals.chunks(chunk)).enumerate() {
+        let Parsed { class, mut vals } = p;
+        for (k, (cs, vs)) in class.chunks(chunk).zip(vals.chunks_mut(chunk)).enumerate() {
             let base = k * chunk;
-            if kinds[k] == Kind::Int {
-                // pandas casts whole int64 chunks when it concatenates them with float chunks
-                out.extend(vs.iter().map(|&v| v as i64 as f64));
-            } else {
-                let vals = cs.iter().zip(vs).enumerate();
-                out.extend(vals.map(|(i, (&c, &v))| float_value(rows, col, base + i, c, v)));
+            for (i, (&c, v)) in cs.iter().zip(vs).enumerate() {
+                *v = if kinds[k] == Kind::Int {
+                    // pandas casts whole int64 chunks when it concatenates them with float chunks
+                    *v as i64 as f64
+                } else {
+                    float_value(rows, col, base + i, c, *v)
+                }
+                .to_bits();
             }
         }
-        Ok(Arc::new(Float64Array::from(out)))
+        Ok(Arc::new(Float64Array::new(reinterpret(vals), None)))
     } else {
         Err(format!(
             "column '{name}' gets different types in different {chunk}-row chunks of pandas' low_memory reader, which pandas returns as a mixed object column"
@@ -269,6 +314,12 @@ fn chunk_kinds(name: &str, p: &Parsed, chunk: usize) -> Result<Vec<Kind>, String
         .collect()
 }
 
+/// The parsed values as a column of `T` (i64 or f64 bits), without copying them.
+fn reinterpret<T: arrow_buffer::ArrowNativeType>(vals: Vec<u64>) -> ScalarBuffer<T> {
+    let n = vals.len();
+    ScalarBuffer::new(Buffer::from_vec(vals), 0, n)
+}
+
 /// The float64 that pandas' xstrtod gives for a field of class `c` and parsed value `v`.
 #[inline]
 fn float_value(rows: &Rows, col: usize, row: usize, c: Class, v: u64) -> f64 {
@@ -292,7 +343,7 @@ fn convert_as(
     rows: &Rows,
     col: usize,
     name: &str,
-    p: &Parsed,
+    p: Parsed,
     dtype: Dtype,
 ) -> Result<ArrayRef, String> {
     let ok =
@@ -312,41 +363,49 @@ fn convert_as(
                 .flat_map(|t| t.cols[col].iter())
                 .map(|f| f.len())
                 .sum();
-            let mut sb = LargeStringBuilder::with_capacity(rows.len, bytes);
-            let mut bad = None;
+            let mut offsets: Vec<i64> = Vec::with_capacity(rows.len + 1);
+            let mut values: Vec<u8> = Vec::with_capacity(bytes);
+            let mut valid = BooleanBufferBuilder::new(rows.len);
+            let mut bad = false;
+            offsets.push(0);
             rows.for_each(col, |b| {
-                if is_na(b) {
-                    sb.append_null();
-                } else {
+                let na = rows.na(b);
+                if !na {
                     // pandas decodes the fields it returns as strings, strictly
-                    match std::str::from_utf8(b) {
-                        Ok(s) => sb.append_value(s),
-                        Err(_) => {
-                            bad.get_or_insert_with(|| {
-                                format!("column '{name}' is not valid UTF-8 (pandas raises)")
-                            });
-                            sb.append_null();
-                        }
-                    }
+                    bad |= !rows.utf8 && std::str::from_utf8(b).is_err();
+                    values.extend_from_slice(b);
                 }
+                valid.append(!na);
+                offsets.push(values.len() as i64);
             });
-            if let Some(reason) = bad {
-                return Err(reason);
+            if bad {
+                return Err(format!(
+                    "column '{name}' is not valid UTF-8 (pandas raises)"
+                ));
             }
-            Arc::new(sb.finish())
+            let nulls = NullBuffer::new(valid.finish());
+            let nulls = (nulls.null_count() > 0).then_some(nulls);
+            // SAFETY: offsets start at 0, grow monotonically and end at values.len(), and
+            // every value is valid UTF-8 (checked above, or the whole input was)
+            Arc::new(unsafe {
+                LargeStringArray::new_unchecked(
+                    OffsetBuffer::new_unchecked(ScalarBuffer::from(offsets)),
+                    Buffer::from_vec(values),
+                    nulls,
+                )
+            })
         }
         Dtype::Float64 => {
             ok(&|c| !matches!(c, Class::Bool | Class::Str), "float64")?;
-            let vals = p.class.iter().zip(&p.vals).enumerate();
-            Arc::new(Float64Array::from_iter_values(
-                vals.map(|(i, (&c, &v))| float_value(rows, col, i, c, v)),
-            ))
+            let Parsed { class, mut vals } = p;
+            for (i, (&c, v)) in class.iter().zip(&mut vals).enumerate() {
+                *v = float_value(rows, col, i, c, *v).to_bits();
+            }
+            Arc::new(Float64Array::new(reinterpret(vals), None))
         }
         Dtype::Int64 => {
             ok(&|c| c == Class::Int, "int64 without missing values")?;
-            Arc::new(Int64Array::from_iter_values(
-                p.vals.iter().map(|&v| v as i64),
-            ))
+            Arc::new(Int64Array::new(reinterpret(p.vals), None))
         }
         Dtype::Bool => {
             ok(&|c| c == Class::Bool, "bool without missing values")?;
@@ -360,6 +419,7 @@ fn convert_as(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tokenize::tokenize_range;
 
     #[test]
     fn kind_join_is_pandas_order() {
@@ -389,5 +449,49 @@ mod tests {
         );
         assert_eq!(classify_field(b"FALSE"), (Class::Bool, 0));
         assert_eq!(classify_field(b"NAN").0, Class::Str);
+    }
+
+    #[test]
+    fn strings_mark_only_their_own_low_memory_chunk() {
+        // two tokenized pieces, the second starting at row 1000, so its first block
+        // (rows 1000..3048) spans the chunk boundaries at 1024 and 2048
+        let mut text = String::new();
+        for r in 0..4000 {
+            text.push_str(if r == 1010 {
+                "x\n"
+            } else if r % 7 == 0 {
+                "NA\n"
+            } else {
+                "5\n"
+            });
+        }
+        let d = text.as_bytes();
+        let split = 1000 * 2;
+        let (a, _) = tokenize_range(d, (0, split), b',', Some(1), usize::MAX).unwrap();
+        let (b, _) = tokenize_range(d, (split, d.len()), b',', Some(1), usize::MAX).unwrap();
+        let chunks = [a, b];
+        let rows = Rows {
+            data: d,
+            chunks: &chunks,
+            len: 4000,
+            utf8: true,
+            extra_na: &[],
+        };
+        let p = &parse_columns(&rows, &[0], 1024)[0];
+        let expect = |r: usize| match r {
+            1010 => Class::Str,
+            _ if r % 7 == 0 => Class::Na,
+            // the rest of the string's chunk is only tested for NA
+            1011..1024 => Class::Str,
+            _ => Class::Int,
+        };
+        for (r, c) in p.class.iter().enumerate() {
+            assert_eq!(*c, expect(r), "row {r}");
+        }
+        let kinds = chunk_kinds("c", p, 1024).unwrap();
+        assert_eq!(
+            kinds,
+            vec![Kind::Str, Kind::Float, Kind::Float, Kind::Float]
+        );
     }
 }

@@ -1,37 +1,325 @@
 //! Arrow IPC *file* output, published atomically (write to `<out>.tmp`, then rename).
+//!
+//! The columns are written straight from their Arrow buffers into the file, in parallel.
+//! arrow-ipc's `FileWriter` first gathers the whole body into one growing `Vec` and then
+//! writes that out: two copies of every byte, each into fresh pages (80 ms for the 72 MB of a
+//! 1M-row CSV; 20 ms this way). Only the metadata comes from arrow-ipc. Layouts this writer
+//! does not handle (sliced arrays, dictionaries, views, structs) go through `FileWriter`.
 
 use std::fs::{self, File};
 use std::io::BufWriter;
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use arrow_array::RecordBatch;
-use arrow_ipc::writer::FileWriter;
+use arrow_buffer::bit_util;
+use arrow_data::ArrayData;
+use arrow_ipc::writer::{
+    write_message, DictionaryTracker, EncodedData, FileWriter, IpcDataGenerator, IpcWriteOptions,
+};
+use arrow_ipc::{
+    Block, FieldNode, FooterBuilder, MessageBuilder, MessageHeader, MetadataVersion,
+    RecordBatchBuilder,
+};
+use arrow_schema::DataType;
+use flatbuffers::FlatBufferBuilder;
+use rayon::prelude::*;
 
 use crate::error::{Error, Result};
+
+/// Every buffer starts on a 64-byte boundary, like arrow-ipc's default.
+const ALIGN: usize = 64;
+/// Large buffers are copied in pieces of this size, so both cores share one big column.
+const PIECE: usize = 4 << 20;
 
 /// Writes `batch` to `out` and returns the size of the file in bytes.
 pub fn write_ipc_file(batch: &RecordBatch, out: &Path) -> Result<u64> {
     let mut tmp = out.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = Path::new(&tmp);
-    let to_io = |e: arrow_schema::ArrowError| std::io::Error::other(e.to_string());
-    let write = || -> std::io::Result<u64> {
-        let file = File::create(tmp)?;
-        let mut w = FileWriter::try_new(BufWriter::with_capacity(1 << 20, file), &batch.schema())
-            .map_err(to_io)?;
-        w.write(batch).map_err(to_io)?;
-        w.finish().map_err(to_io)?;
-        let file = w
-            .into_inner()
-            .map_err(to_io)?
-            .into_inner()
-            .map_err(|e| e.into_error())?;
-        Ok(file.metadata()?.len())
+    let columns: Vec<ArrayData> = batch.columns().iter().map(|c| c.to_data()).collect();
+    let written = match Layout::of(&columns) {
+        Some(layout) => write_direct(batch, &layout, tmp),
+        None => write_with_arrow(batch, tmp),
     };
-    let bytes = write().map_err(|e| {
+    let bytes = written.map_err(|e| {
         let _ = fs::remove_file(tmp);
         Error::io("write Arrow IPC file", tmp)(e)
     })?;
     fs::rename(tmp, out).map_err(Error::io("rename into place", out))?;
     Ok(bytes)
+}
+
+fn to_io(e: arrow_schema::ArrowError) -> std::io::Error {
+    std::io::Error::other(e.to_string())
+}
+
+fn write_with_arrow(batch: &RecordBatch, tmp: &Path) -> std::io::Result<u64> {
+    let file = File::create(tmp)?;
+    let mut w = FileWriter::try_new(BufWriter::with_capacity(1 << 20, file), &batch.schema())
+        .map_err(to_io)?;
+    w.write(batch).map_err(to_io)?;
+    w.finish().map_err(to_io)?;
+    let file = w
+        .into_inner()
+        .map_err(to_io)?
+        .into_inner()
+        .map_err(|e| e.into_error())?;
+    Ok(file.metadata()?.len())
+}
+
+/// The record batch's body as IPC lays it out: field nodes and (offset, bytes) buffers.
+struct Layout<'a> {
+    nodes: Vec<FieldNode>,
+    /// each buffer's offset in the body and its bytes
+    buffers: Vec<(usize, &'a [u8])>,
+    body_len: usize,
+}
+
+impl<'a> Layout<'a> {
+    /// The layout, or `None` when an array needs arrow-ipc's slicing or encoding rules.
+    fn of(columns: &'a [ArrayData]) -> Option<Layout<'a>> {
+        let mut l = Layout {
+            nodes: Vec::new(),
+            buffers: Vec::new(),
+            body_len: 0,
+        };
+        columns.iter().all(|c| l.add(c)).then_some(l)
+    }
+
+    fn push(&mut self, bytes: &'a [u8]) {
+        self.buffers.push((self.body_len, bytes));
+        self.body_len += bytes.len().div_ceil(ALIGN) * ALIGN;
+    }
+
+    /// Adds one array (and its children); false when its layout is not handled here.
+    fn add(&mut self, d: &'a ArrayData) -> bool {
+        if d.offset() != 0 {
+            return false;
+        }
+        self.nodes
+            .push(FieldNode::new(d.len() as i64, d.null_count() as i64));
+        // the validity bitmap, or an empty buffer when nothing is null (allowed by the format)
+        match d.nulls().filter(|n| n.null_count() > 0) {
+            Some(n) if n.offset() == 0 => {
+                self.push(&n.buffer().as_slice()[..bit_util::ceil(d.len(), 8)])
+            }
+            Some(_) => return false,
+            None => self.push(&[]),
+        }
+        let b = d.buffers();
+        match d.data_type() {
+            t if t.is_primitive() => {
+                let width = t.primitive_width().expect("primitive width");
+                self.push(&b[0].as_slice()[..d.len() * width]);
+            }
+            DataType::Boolean => self.push(&b[0].as_slice()[..bit_util::ceil(d.len(), 8)]),
+            DataType::Utf8 | DataType::Binary => {
+                let offsets: &[i32] = b[0].typed_data();
+                let offsets = &offsets[..d.len() + 1];
+                if offsets[0] != 0 {
+                    return false;
+                }
+                self.push(&b[0].as_slice()[..(d.len() + 1) * 4]);
+                self.push(&b[1].as_slice()[..offsets[d.len()] as usize]);
+            }
+            DataType::LargeUtf8 | DataType::LargeBinary => {
+                let offsets: &[i64] = b[0].typed_data();
+                let offsets = &offsets[..d.len() + 1];
+                if offsets[0] != 0 {
+                    return false;
+                }
+                self.push(&b[0].as_slice()[..(d.len() + 1) * 8]);
+                self.push(&b[1].as_slice()[..offsets[d.len()] as usize]);
+            }
+            DataType::List(_) | DataType::LargeList(_) => {
+                let (first, last, width) = match d.data_type() {
+                    DataType::List(_) => {
+                        let o: &[i32] = b[0].typed_data();
+                        (o[0] as usize, o[d.len()] as usize, 4)
+                    }
+                    _ => {
+                        let o: &[i64] = b[0].typed_data();
+                        (o[0] as usize, o[d.len()] as usize, 8)
+                    }
+                };
+                let child = &d.child_data()[0];
+                if first != 0 || child.len() != last {
+                    return false;
+                }
+                self.push(&b[0].as_slice()[..(d.len() + 1) * width]);
+                return self.add(child);
+            }
+            _ => return false,
+        }
+        true
+    }
+}
+
+fn write_direct(batch: &RecordBatch, l: &Layout, tmp: &Path) -> std::io::Result<u64> {
+    let opts = IpcWriteOptions::default();
+    // magic, then the schema message
+    let mut head: Vec<u8> = b"ARROW1\0\0".to_vec();
+    let schema = IpcDataGenerator::default().schema_to_bytes_with_dictionary_tracker(
+        batch.schema_ref(),
+        &mut DictionaryTracker::new(true),
+        &opts,
+    );
+    write_message(&mut head, schema, &opts).map_err(to_io)?;
+    // the record batch message: metadata here, body written below at `body_at`
+    let batch_at = head.len();
+    let mut fbb = FlatBufferBuilder::new();
+    let buffers: Vec<arrow_ipc::Buffer> = l
+        .buffers
+        .iter()
+        .map(|(off, b)| arrow_ipc::Buffer::new(*off as i64, b.len() as i64))
+        .collect();
+    let buffers = fbb.create_vector(&buffers);
+    let nodes = fbb.create_vector(&l.nodes);
+    let header = {
+        let mut rb = RecordBatchBuilder::new(&mut fbb);
+        rb.add_length(batch.num_rows() as i64);
+        rb.add_nodes(nodes);
+        rb.add_buffers(buffers);
+        rb.finish().as_union_value()
+    };
+    let mut m = MessageBuilder::new(&mut fbb);
+    m.add_version(MetadataVersion::V5);
+    m.add_header_type(MessageHeader::RecordBatch);
+    m.add_bodyLength(l.body_len as i64);
+    m.add_header(header);
+    let m = m.finish();
+    fbb.finish(m, None);
+    let message = EncodedData {
+        ipc_message: fbb.finished_data().to_vec(),
+        arrow_data: Vec::new(),
+    };
+    let (meta_len, _) = write_message(&mut head, message, &opts).map_err(to_io)?;
+    let body_at = head.len();
+    // end-of-stream marker, footer, footer length, magic
+    let mut tail: Vec<u8> = Vec::new();
+    tail.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0]);
+    let mut fbb = FlatBufferBuilder::new();
+    let dictionaries = fbb.create_vector::<Block>(&[]);
+    let blocks = fbb.create_vector(&[Block::new(
+        batch_at as i64,
+        meta_len as i32,
+        l.body_len as i64,
+    )]);
+    let schema = arrow_ipc::convert::IpcSchemaEncoder::new()
+        .with_dictionary_tracker(&mut DictionaryTracker::new(true))
+        .schema_to_fb_offset(&mut fbb, batch.schema_ref());
+    let mut f = FooterBuilder::new(&mut fbb);
+    f.add_version(MetadataVersion::V5);
+    f.add_schema(schema);
+    f.add_dictionaries(dictionaries);
+    f.add_recordBatches(blocks);
+    let f = f.finish();
+    fbb.finish(f, None);
+    let footer = fbb.finished_data();
+    tail.extend_from_slice(footer);
+    tail.extend_from_slice(&(footer.len() as i32).to_le_bytes());
+    tail.extend_from_slice(b"ARROW1");
+
+    let total = body_at + l.body_len + tail.len();
+    let file = File::create(tmp)?;
+    // the padding between buffers reads as zeros
+    file.set_len(total as u64)?;
+    file.write_all_at(&head, 0)?;
+    file.write_all_at(&tail, (body_at + l.body_len) as u64)?;
+    let pieces: Vec<(usize, &[u8])> = l
+        .buffers
+        .iter()
+        .flat_map(|&(off, b)| {
+            b.chunks(PIECE)
+                .enumerate()
+                .map(move |(i, c)| (body_at + off + i * PIECE, c))
+        })
+        .collect();
+    pieces
+        .into_par_iter()
+        .try_for_each(|(at, bytes)| file.write_all_at(bytes, at as u64))?;
+    Ok(total as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    use arrow_array::builder::{LargeStringBuilder, ListBuilder, UInt32Builder};
+    use arrow_array::{ArrayRef, BooleanArray, Float64Array, Int64Array};
+    use arrow_ipc::reader::FileReader;
+    use arrow_schema::{Field, Schema};
+
+    fn data(b: &RecordBatch) -> Vec<ArrayData> {
+        b.columns().iter().map(|c| c.to_data()).collect()
+    }
+
+    fn round_trip(batch: &RecordBatch) -> RecordBatch {
+        let dir = std::env::temp_dir().join(format!("stratum-ipc-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let out = dir.join(format!("{}.arrow", batch.num_rows()));
+        let bytes = write_ipc_file(batch, &out).unwrap();
+        assert_eq!(bytes, fs::metadata(&out).unwrap().len());
+        let mut r = FileReader::try_new(File::open(&out).unwrap(), None).unwrap();
+        let back = r.next().unwrap().unwrap();
+        assert!(r.next().is_none());
+        fs::remove_file(&out).unwrap();
+        back
+    }
+
+    #[test]
+    fn direct_layout_round_trips() {
+        for n in [0usize, 1, 7, 64, 1000, 3_000_000] {
+            let mut s = LargeStringBuilder::new();
+            let mut l = ListBuilder::new(UInt32Builder::new());
+            for i in 0..n {
+                if i % 3 == 0 {
+                    s.append_null();
+                } else {
+                    s.append_value("é".repeat(i % 5));
+                }
+                for k in 0..(i % 4) as u32 {
+                    l.values().append_value(k * i as u32);
+                }
+                l.append(true);
+            }
+            let cols: Vec<ArrayRef> = vec![
+                Arc::new(Int64Array::from_iter_values(
+                    (0..n as i64).map(|i| i * 7 - 3),
+                )),
+                Arc::new(Float64Array::from_iter(
+                    (0..n).map(|i| (i % 5 != 0).then_some(i as f64 / 3.0)),
+                )),
+                Arc::new(BooleanArray::from_iter((0..n).map(|i| Some(i % 2 == 0)))),
+                Arc::new(s.finish()),
+                Arc::new(l.finish()),
+            ];
+            let schema = Schema::new(
+                cols.iter()
+                    .enumerate()
+                    .map(|(i, c)| Field::new(format!("c{i}"), c.data_type().clone(), true))
+                    .collect::<Vec<_>>(),
+            );
+            let batch = RecordBatch::try_new(Arc::new(schema), cols).unwrap();
+            assert!(Layout::of(&data(&batch)).is_some());
+            assert_eq!(round_trip(&batch), batch, "{n} rows");
+        }
+    }
+
+    #[test]
+    fn sliced_arrays() {
+        // a sliced primitive array slices its buffer: written directly
+        let a: ArrayRef = Arc::new(Int64Array::from_iter_values(0..100).slice(10, 20));
+        let batch = RecordBatch::try_from_iter([("a", a)]).unwrap();
+        assert!(Layout::of(&data(&batch)).is_some());
+        assert_eq!(round_trip(&batch), batch);
+        // a sliced boolean array keeps a bit offset: arrow-ipc's writer shifts the bits
+        let b: ArrayRef =
+            Arc::new(BooleanArray::from_iter((0..100).map(|i| Some(i % 3 == 0))).slice(5, 50));
+        let batch = RecordBatch::try_from_iter([("b", b)]).unwrap();
+        assert!(Layout::of(&data(&batch)).is_none());
+        assert_eq!(round_trip(&batch), batch);
+    }
 }

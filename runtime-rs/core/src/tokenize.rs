@@ -1,7 +1,7 @@
 //! Quote-aware CSV tokenizer following the state machine of pandas' C tokenizer
 //! (skip_blank_lines=True, doublequote=True, no comments, no escapechar).
 
-use memchr::{memchr, memchr3};
+use memchr::{memchr, memchr3, memchr3_iter};
 use rayon::prelude::*;
 
 /// A field: a byte range of the input, or of the tokens' arena when unescaping was needed
@@ -143,13 +143,88 @@ pub fn tokenize_range(
     ncols: Option<usize>,
     max_rows: usize,
 ) -> Result<(Tokens, usize), TokenizeError> {
+    if let (Some(n), usize::MAX) = (ncols, max_rows) {
+        if memchr(b'"', &data[start..end]).is_none() {
+            if let Some(t) = tokenize_plain(data, (start, end), sep, n)? {
+                return Ok((t, end));
+            }
+        }
+    }
+    tokenize_machine(data, (start, end), sep, ncols, max_rows)
+}
+
+fn new_tokens(data: &[u8], (start, end): (usize, usize), ncols: Option<usize>) -> Tokens {
     let mut t = Tokens {
         grow: ncols.is_none(),
         ..Default::default()
     };
+    // one field per line and column, unless lines end with a bare '\r' (the vectors grow then)
+    let lines = if ncols.is_some() {
+        memchr::memchr_iter(b'\n', &data[start..end]).count() + 1
+    } else {
+        0
+    };
     t.cols = (0..ncols.unwrap_or(0))
-        .map(|_| Vec::with_capacity((end - start) / 64 + 1))
+        .map(|_| Vec::with_capacity(lines))
         .collect();
+    t
+}
+
+/// The tokenizer for a range without quote characters, where pandas' state machine reduces to
+/// splitting at separators and line terminators and skipping blank lines: one SIMD search per
+/// field instead of a state transition per field. `None` (use the state machine) when a line
+/// starts with a space or tab, where pandas treats whitespace-only lines as blank.
+fn tokenize_plain(
+    data: &[u8],
+    (start, end): (usize, usize),
+    sep: u8,
+    ncols: usize,
+) -> Result<Option<Tokens>, TokenizeError> {
+    let mut t = new_tokens(data, (start, end), Some(ncols));
+    let ws_start = |i: usize| i < end && (data[i] == b' ' || data[i] == b'\t') && data[i] != sep;
+    if ws_start(start) {
+        return Ok(None);
+    }
+    let (mut fstart, mut line_start) = (start, start);
+    for k in memchr3_iter(sep, b'\n', b'\r', &data[start..end]) {
+        let p = start + k;
+        let c = data[p];
+        if c == sep {
+            t.push(fstart, p)?;
+            fstart = p + 1;
+            continue;
+        }
+        // a line terminator; an empty line is skipped (so is the '\n' of a "\r\n")
+        if p > line_start {
+            t.push(fstart, p)?;
+            t.end_row();
+        }
+        if c == b'\r' {
+            t.bare_cr |= data.get(p + 1) != Some(&b'\n');
+        }
+        (fstart, line_start) = (p + 1, p + 1);
+        if ws_start(line_start) {
+            return Ok(None);
+        }
+    }
+    if line_start < end {
+        t.push(fstart, end)?;
+        t.end_row();
+    }
+    // as the state machine: not after a separator or a '\r' (the '\n' may come next)
+    t.clean_end = end == start || (data[end - 1] != sep && data[end - 1] != b'\r');
+    t.grow = false;
+    Ok(Some(t))
+}
+
+fn tokenize_machine(
+    data: &[u8],
+    (start, end): (usize, usize),
+    sep: u8,
+    ncols: Option<usize>,
+    max_rows: usize,
+) -> Result<(Tokens, usize), TokenizeError> {
+    let mut t = new_tokens(data, (start, end), ncols);
     let mut st = State::StartRecord;
     let mut i = start;
     let mut fstart = start; // start of the current field in data, or in the arena when copying
@@ -196,7 +271,7 @@ pub fn tokenize_range(
                 }
             }
             State::InField | State::InFieldCopy => {
-                let stop = memchr3(sep, b'\n', b'\r', &data[i..end]).map_or(end, |k| i + k);
+                let stop = field_end(&data[..end], i, sep);
                 if st == State::InField {
                     t.push(fstart, stop)?;
                 } else {
@@ -268,6 +343,20 @@ pub fn tokenize_range(
     Ok((t, i))
 }
 
+/// The index of the first separator or line terminator at or after `i` (`data.len()` if none).
+/// Most fields are a few bytes long: a plain loop finds their end before memchr3 has set up.
+#[inline]
+fn field_end(data: &[u8], i: usize, sep: u8) -> usize {
+    const SHORT: usize = 24;
+    let short = data.len().min(i + SHORT);
+    for (k, &c) in data[i..short].iter().enumerate() {
+        if c == sep || c == b'\n' || c == b'\r' {
+            return i + k;
+        }
+    }
+    memchr3(sep, b'\n', b'\r', &data[short..]).map_or(data.len(), |k| short + k)
+}
+
 /// Handles the separator or line terminator at `data[i]` that ends a field; returns the next index.
 #[inline]
 fn end_of_field(t: &mut Tokens, data: &[u8], i: usize, sep: u8, st: &mut State) -> usize {
@@ -290,16 +379,26 @@ fn end_of_field(t: &mut Tokens, data: &[u8], i: usize, sep: u8, st: &mut State) 
 /// the count of quotes before them is even, and the split is kept only if every piece but the
 /// last ends on a record boundary (each piece then starts on one, by induction); otherwise
 /// the body is tokenized again in one piece.
-pub fn tokenize(data: &[u8], sep: u8) -> Result<(Tokens, Vec<Tokens>), TokenizeError> {
+///
+/// `header_row`: the first row holds the column names (else it is data too, and only gives the
+/// number of columns); `max_rows`: stop after this many data rows (serially).
+pub fn tokenize(
+    data: &[u8],
+    sep: u8,
+    header_row: bool,
+    max_rows: Option<usize>,
+) -> Result<(Tokens, Vec<Tokens>), TokenizeError> {
     const MIN_PIECE: usize = 1 << 20;
-    let (header, body_start) = tokenize_range(data, (0, data.len()), sep, None, 1)?;
+    let (header, header_end) = tokenize_range(data, (0, data.len()), sep, None, 1)?;
+    let body_start = if header_row { header_end } else { 0 };
     let ncols = Some(header.cols.len());
     let threads = rayon::current_num_threads();
     let body_len = data.len() - body_start;
     let serial = || {
-        tokenize_range(data, (body_start, data.len()), sep, ncols, usize::MAX).map(|r| vec![r.0])
+        let max = max_rows.unwrap_or(usize::MAX);
+        tokenize_range(data, (body_start, data.len()), sep, ncols, max).map(|r| vec![r.0])
     };
-    if body_len < 2 * MIN_PIECE || threads == 1 {
+    if body_len < 2 * MIN_PIECE || threads == 1 || max_rows.is_some() {
         return Ok((header, serial()?));
     }
     let target = (body_len / (threads * 4)).max(MIN_PIECE);
@@ -415,7 +514,7 @@ mod tests {
                 }
             }
             let d = s.as_bytes();
-            let (_, body) = tokenize(d, b',').unwrap();
+            let (_, body) = tokenize(d, b',', true, None).unwrap();
             assert_eq!(body.len() > 1, !literal_quotes);
             let (serial, _) = tokenize_range(d, (4, d.len()), b',', Some(2), usize::MAX).unwrap();
             for c in 0..2 {
@@ -456,7 +555,7 @@ mod tests {
             }
         }
         let d = s.as_bytes();
-        let (header, body) = tokenize(d, b';').unwrap();
+        let (header, body) = tokenize(d, b';', true, None).unwrap();
         assert!(body.len() > 1 && header.rows == 1);
         let (serial, _) = tokenize_range(d, (4, d.len()), b';', Some(2), usize::MAX).unwrap();
         for c in 0..2 {
@@ -468,5 +567,57 @@ mod tests {
             assert_eq!(par, ser);
         }
         assert_eq!(body.iter().map(|t| t.rows).sum::<usize>(), 300_000);
+    }
+
+    /// Every field, row count and flag of two tokenizations.
+    fn summary(t: &Tokens, d: &[u8]) -> (Vec<Vec<Vec<u8>>>, usize, Option<usize>, bool, bool) {
+        let cols = t
+            .cols
+            .iter()
+            .map(|c| c.iter().map(|f| t.get(d, *f).to_vec()).collect())
+            .collect();
+        (cols, t.rows, t.first_long_row, t.bare_cr, t.clean_end)
+    }
+
+    #[test]
+    fn plain_path_equals_state_machine() {
+        // random quote-free inputs over the bytes that matter: separators, both terminators,
+        // blanks at line starts, empty fields and lines, short and long rows
+        let alphabet: [&[u8]; 9] = [b"a", b"12", b",", b";", b"\n", b"\r", b"\r\n", b" ", b"\t"];
+        let mut seed = 0x9e3779b97f4a7c15u64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let (mut plain, mut fallback) = (0, 0);
+        for case in 0..20_000 {
+            let len = (next() % 40) as usize;
+            let mut d = Vec::new();
+            for _ in 0..len {
+                d.extend_from_slice(alphabet[(next() % alphabet.len() as u64) as usize]);
+            }
+            let sep = if case % 2 == 0 { b',' } else { b'\t' };
+            for ncols in [1, 2, 3] {
+                let m = tokenize_machine(&d, (0, d.len()), sep, Some(ncols), usize::MAX).unwrap();
+                match tokenize_plain(&d, (0, d.len()), sep, ncols).unwrap() {
+                    Some(p) => {
+                        plain += 1;
+                        assert_eq!(
+                            summary(&p, &d),
+                            summary(&m.0, &d),
+                            "{:?} sep {sep} ncols {ncols}",
+                            String::from_utf8_lossy(&d)
+                        );
+                    }
+                    None => {
+                        fallback += 1;
+                        assert!(m.0.ws_line_start, "{:?}", String::from_utf8_lossy(&d));
+                    }
+                }
+            }
+        }
+        assert!(plain > 20_000 && fallback > 1_000, "{plain} {fallback}");
     }
 }
