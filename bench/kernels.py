@@ -37,6 +37,12 @@ def case_read_csv():
     return [time.perf_counter() - t0], f"{df.shape} {pd.util.hash_pandas_object(df).sum()}"
 
 
+def case_read_parquet():
+    t0 = time.perf_counter()
+    df = pd.read_parquet(os.path.join(DATA, "transactions.parquet"))
+    return [time.perf_counter() - t0], f"{df.shape} {list(df.dtypes.astype(str))} {pd.util.hash_pandas_object(df).sum()}"
+
+
 def vectorizer_case(make):
     docs = notes()
     v = make()
@@ -49,6 +55,8 @@ def vectorizer_case(make):
 
 CASES = {
     "read_csv": case_read_csv,
+    "read_parquet": case_read_parquet,
+    "read_parquet_shared": case_read_parquet,
     "count_vectorizer": lambda: vectorizer_case(lambda: CountVectorizer(ngram_range=(1, 2))),
     "tfidf_vectorizer": lambda: vectorizer_case(lambda: TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True)),
     "hashing_vectorizer": lambda: vectorizer_case(lambda: HashingVectorizer(ngram_range=(1, 2), n_features=2**18)),

@@ -3,6 +3,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { Coordinator } from '../src/exec/coordinator';
+import { runPlainPython } from '../src/exec/plain';
 
 const ROOT = path.resolve(__dirname, '..');
 
@@ -47,4 +48,52 @@ describe('kernel substitutions under the coordinator', () => {
     expect(await run({ kernel: 'count_vocab', input: inStore, options: {} })).toMatchObject({ status: 'declined', reason: expect.stringMatching(/kernel error: .*in-test\.arrow/) });
     expect(fs.existsSync(inStore)).toBe(false);
   });
+
+  test('read_parquet: scripts reading one file share one Rust read and print what pandas prints', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'parquet-test-'));
+    try {
+      const make = [
+        'import numpy as np, pandas as pd',
+        'rng = np.random.default_rng(0)',
+        'n = 20000',
+        'df = pd.DataFrame({"id": np.arange(n), "x": rng.standard_normal(n), "s": pd.array(rng.choice(["a", "b", None], n), dtype="str"),',
+        '                   "c": pd.Categorical(rng.choice(["lo", "hi"], n)), "t": pd.date_range("2020-01-01", periods=n, freq="min")})',
+        'df.index = pd.Index(np.arange(n) * 3, name="k")',
+        'df.to_parquet("data.parquet", row_group_size=6000)',
+      ].join('\n');
+      fs.writeFileSync(path.join(dir, 'make.py'), make);
+      expect((await runPlainPython(path.join(dir, 'make.py'), dir)).code).toBe(0);
+      const body = [
+        'print(df.shape, list(df.columns), df.index.name)',
+        'print(df.dtypes.to_string())',
+        'print(df.head(3).to_string())',
+        'print(pd.util.hash_pandas_object(df).sum())',
+      ];
+      const scripts: Record<string, string> = {
+        'all.py': 'import stratum_shim\nimport pandas as pd\ndf = pd.read_parquet("data.parquet")\n',
+        'all_again.py': 'import stratum_shim\nimport pandas as pd\ndf = pd.read_parquet("data.parquet")\ndf["x"] = df["x"] * 2\n',
+        'columns.py': 'import stratum_shim\nimport pandas as pd\ndf = pd.read_parquet("data.parquet", columns=["s", "x"])\n',
+        'filtered.py': 'import stratum_shim\nimport pandas as pd\ndf = pd.read_parquet("data.parquet", filters=[("id", "<", 100)])\n',
+        'missing.py': 'import stratum_shim\nimport pandas as pd\ndf = pd.read_parquet("nope.parquet")\n',
+        'corrupt.py': 'import stratum_shim\nimport pandas as pd\ndf = pd.read_parquet("make.py")\n',
+      };
+      for (const [name, src] of Object.entries(scripts)) fs.writeFileSync(path.join(dir, name), src + body.join('\n') + '\n');
+      const files = Object.keys(scripts).map((n) => path.join(dir, n));
+      const r = await coord.runScripts(files, { cwd: dir, outDir: path.join(dir, 'out') });
+      for (const s of r.scripts) {
+        const plain = await runPlainPython(s.script, dir);
+        expect({ script: path.basename(s.script), out: fs.readFileSync(s.stdout_path, 'utf8'), code: s.exit_code }).toEqual({ script: path.basename(s.script), out: plain.stdout, code: plain.code });
+      }
+      for (const bad of ['missing.py', 'corrupt.py']) expect(r.scripts.find((s) => s.script.endsWith(bad))!.status).not.toBe('ok');
+      // one Rust read per distinct call (all + all_again share one; filters stay with pandas);
+      // the counters are the coordinator's, shared with the tests above
+      expect(r.batch.kernels.read_parquet).toBe(2);
+      // the one decline is the file that is not Parquet (pandas then raises, as without stratum)
+      expect(Object.keys(r.batch.kernel_declined).filter((k) => k.startsWith('read_parquet'))).toEqual([expect.stringMatching(/^read_parquet: cannot read the Parquet footer/)]);
+      expect(r.batch.hits).toBeGreaterThanOrEqual(1); // all_again.py loads all.py's table
+      expect(r.batch.shim_errors).toBe(0);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }, 300000);
 });

@@ -57,6 +57,48 @@ def ipc_to_frame(path: str) -> pd.DataFrame:
     return df
 
 
+def ipc_table(path: str) -> pa.Table:
+    """The Arrow table of an IPC file or stream (a stream when its batches carry their own
+    dictionaries), memory-mapped copy-on-write like ipc_to_frame."""
+    with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        mm = mmap.mmap(f.fileno(), size, access=mmap.ACCESS_COPY)
+    source = pa.BufferReader(pa.py_buffer(mm))
+    if mm[:6] == b"ARROW1":
+        return pa.ipc.open_file(source).read_all()
+    return pa.ipc.open_stream(source).read_all()
+
+
+def parquet_table_to_frame(table: pa.Table, source: str) -> pd.DataFrame:
+    """What ``pd.read_parquet(source, columns=...)`` returns, from the table the Rust kernel read.
+
+    The table must be the one pyarrow's ``read_table(..., use_pandas_metadata=True)`` gives: its
+    schema (types and metadata) is checked against pyarrow's reading of the file's footer, and
+    then pandas' own conversion (the code ``read_parquet`` runs after ``read_table``) makes the
+    frame. Raises ValueError when the schemas differ (the caller then reads with pandas).
+    """
+    import json
+    import warnings
+
+    import pyarrow.parquet as pq
+    from pandas.io._util import arrow_table_to_pandas
+
+    full = pq.read_schema(source)
+    names = set(full.names)
+    if any(n not in names for n in table.column_names):
+        raise ValueError(f"the kernel's table has columns that {source} does not have")
+    expected = pa.schema([full.field(n) for n in table.column_names], metadata=full.metadata)
+    if not table.schema.equals(expected, check_metadata=True):
+        raise ValueError(f"the kernel's schema differs from pyarrow's for {source}")
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "make_block is deprecated")
+        df = arrow_table_to_pandas(table)
+    meta = table.schema.metadata or {}
+    if b"PANDAS_ATTRS" in meta:
+        df.attrs = json.loads(meta[b"PANDAS_ATTRS"])
+    return df
+
+
 def _numpy_view(mm, base: int, col: pa.ChunkedArray):
     """A writable numpy view of a null-free int64/float64 column inside the mapping, or None."""
     dtype = {pa.int64(): np.int64, pa.float64(): np.float64}.get(col.type)

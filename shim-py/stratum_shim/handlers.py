@@ -28,6 +28,7 @@ class Plan:
     lookup_extra: dict = field(default_factory=dict)
     target: object = None  # the object a mutator changes
     state_lid: str | None = None  # the fitted state an estimator gets
+    source: str | None = None  # the file a source op reads
 
 
 def _nrows(x) -> int:
@@ -309,18 +310,21 @@ _FUNCS: dict = {}  # op name -> original function, for signature binding (filled
 
 
 class Source(Handler):
-    """pd.read_csv of a local file: the coordinator keys it by file content (and may parse it in
-    Rust); standalone, the shim hashes the file itself."""
+    """pd.read_csv / pd.read_parquet of a local file: the coordinator keys it by file content (and
+    may read it in Rust); standalone, the shim hashes the file itself."""
 
     memo = True
+    # the name of the path parameter of each source
+    PATH_ARG = {"pd.read_csv": "filepath_or_buffer", "pd.read_parquet": "path"}
 
     def prepare(self, op, args, kwargs):
         from .dispatch import RT
 
-        path = args[0] if args else kwargs.get("filepath_or_buffer")
+        path_arg = self.PATH_ARG[op]
+        path = args[0] if args else kwargs.get(path_arg)
         if not isinstance(path, (str, os.PathLike)) or not os.path.isfile(path):
             return Handler.prepare(self, op, args, kwargs)
-        rest = {k: v for k, v in kwargs.items() if k != "filepath_or_buffer"}
+        rest = {k: v for k, v in kwargs.items() if k != path_arg}
         st = os.stat(path)
         real = os.path.realpath(path)
         try:
@@ -329,14 +333,24 @@ class Source(Handler):
             return Plan(opaque=str(e))
         plan = Plan()
         if RT.client is not None:
-            plan.memo_lid = L.digest(b"src", real.encode(), str((st.st_size, st.st_mtime_ns)).encode(), kw_lid.encode())
+            plan.memo_lid = L.digest(b"src", op.encode(), real.encode(), str((st.st_size, st.st_mtime_ns)).encode(), kw_lid.encode())
             plan.lookup_extra = {
                 "source": {"path": real, "size": st.st_size, "mtime_ns": st.st_mtime_ns, "kw_lid": kw_lid,
                            "nargs": len(args), "kwargs": _plain(rest)}
             }
         else:
-            plan.lid = L.lid_of("read_csv", _file_hash(real), kw_lid)
+            plan.lid = L.lid_of(op.removeprefix("pd."), _file_hash(real), kw_lid)
+        plan.source = real
         return plan
+
+    def apply_hit(self, plan, args, kwargs, payload):
+        import pyarrow as pa
+
+        if isinstance(payload, pa.Table):  # read_parquet in Rust: pandas converts pyarrow's table
+            from .bridge import parquet_table_to_frame
+
+            payload = parquet_table_to_frame(payload, plan.source)
+        return Handler.apply_hit(self, plan, args, kwargs, payload)
 
 def _plain(kwargs: dict):
     """kwargs as plain msgpack values, or None when any is not (the kernel then declines)."""

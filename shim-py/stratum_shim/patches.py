@@ -95,6 +95,7 @@ def _patch_pandas() -> None:
         _patch(cls, "__getitem__", f"{label}.__getitem__", "idx_get")
         _patch(cls, "__setitem__", f"{label}.__setitem__", "idx_set")
     _patch(pd, "read_csv", "pd.read_csv", "source")
+    _patch(pd, "read_parquet", "pd.read_parquet", "source")
     for name in PANDAS_FUNCTIONS:
         if hasattr(pd, name):
             _patch(pd, name, f"pd.{name}", "pd")

@@ -15,6 +15,10 @@ def load(path: str, fmt: str):
         from .bridge import ipc_to_frame
 
         return ipc_to_frame(path)
+    if fmt == "arrow-table":  # an Arrow table as read from its source (read_parquet)
+        from .bridge import ipc_table
+
+        return ipc_table(path)
     if fmt == "pickle":
         with io.open(path, "rb") as f:
             return pickle.load(f)

@@ -27,6 +27,8 @@ def preload() -> float:
     import pandas  # noqa: F401
     import pyarrow  # noqa: F401
     import pyarrow.ipc  # noqa: F401
+    import pyarrow.pandas_compat  # noqa: F401
+    import pyarrow.parquet  # noqa: F401  (read_parquet, and the shim's check of Parquet results)
 
     from . import patches
 

@@ -10,10 +10,10 @@ import { MergedGraph } from '../rewrite/graph';
 import { batchLimitS } from '../rewrite/plan';
 import { Connection, MessageHandler, TraceServer } from '../trace/server';
 import type { KernelReply, LookupReply, ShimMessage, SourceInfo } from '../trace/types';
-import { csvKernelOptions } from './kernels';
+import { csvKernelOptions, parquetKernelOptions } from './kernels';
 import { Asker, MemoTable } from './memo';
 import { killGroup, Zygote } from './pool';
-import { countVocab, hashFeatures, hashFile, KernelResult, readCsv } from './runtime';
+import { countVocab, hashFeatures, hashFile, KernelResult, readCsv, readParquet } from './runtime';
 import { ResultStore } from './store';
 
 export interface CoordinatorOptions {
@@ -177,7 +177,7 @@ export class Coordinator implements MessageHandler {
         }
         break;
       case 'lookup':
-        if (msg.source) void this.lookupSource(asker, msg.id, msg.source);
+        if (msg.source) void this.lookupSource(asker, msg.id, msg.op, msg.source);
         else this.memo.lookup(asker, msg.id, msg.lid);
         break;
       case 'publish':
@@ -240,32 +240,36 @@ export class Coordinator implements MessageHandler {
     return h;
   }
 
-  /** read_csv: keyed by file content; parsed in Rust when the kernel can match pandas. */
-  private async lookupSource(asker: Asker, requestId: number, s: SourceInfo): Promise<void> {
+  /**
+   * read_csv and read_parquet: keyed by file content; read in Rust when the kernel can match
+   * pandas (a Parquet result is the Arrow table pyarrow reads, converted by pandas in the shim).
+   */
+  private async lookupSource(asker: Asker, requestId: number, op: string, s: SourceInfo): Promise<void> {
+    const src = SOURCES[op] ?? SOURCES['pd.read_csv'];
     let lid: string;
     try {
-      lid = lidOf('read_csv', await this.fileHash(s), s.kw_lid);
+      lid = lidOf(src.name, await this.fileHash(s), s.kw_lid);
     } catch (e) {
       asker.reply(requestId, { status: 'local', reason: (e as Error).message });
       return;
     }
-    const opts = this.kernels ? csvKernelOptions(s) : null;
+    const opts = this.kernels ? src.options(s) : null;
     if (!opts || !this.memo.claimForKernel(lid, asker, requestId)) {
       this.memo.lookup(asker, requestId, lid);
       return;
     }
     const out = this.store.pathFor(lid, 'arrow');
     try {
-      const r = await readCsv(s.path, opts, out);
+      const r = await src.kernel(s.path, opts, out);
       if (r.status === 'ok') {
-        this.store.put(lid, { path: out, format: 'arrow', bytes: r.bytes });
-        this.kernelDone('read_csv', r);
+        this.store.put(lid, { path: out, format: src.format, bytes: r.bytes });
+        this.kernelDone(src.name, r);
         this.memo.published(lid);
         return;
       }
-      this.kernelDone('read_csv', r);
+      this.kernelDone(src.name, r);
     } catch (e) {
-      this.kernelDone('read_csv', { status: 'declined', reason: `kernel error: ${(e as Error).message}` });
+      this.kernelDone(src.name, { status: 'declined', reason: `kernel error: ${(e as Error).message}` });
     }
     this.memo.abandoned(lid, 'kernel');
   }
@@ -449,6 +453,13 @@ export class Coordinator implements MessageHandler {
 }
 
 /** kernels scripts may ask for by name (see shim-py/stratum_shim/kernels.py) */
+/** The file sources: lid name, kernel options (null: pandas does the work), kernel, result format. */
+const SOURCES: Record<string, { name: string; options: (s: SourceInfo) => Record<string, unknown> | null; kernel: typeof readCsv; format: string }> = {
+  'pd.read_csv': { name: 'read_csv', options: csvKernelOptions, kernel: readCsv, format: 'arrow' },
+  // an Arrow table that the shim converts with pandas' own read_parquet code
+  'pd.read_parquet': { name: 'read_parquet', options: parquetKernelOptions, kernel: readParquet, format: 'arrow-table' },
+};
+
 const KERNELS: Record<string, (input: string, options: Record<string, unknown>, out: string) => Promise<KernelResult>> = {
   count_vocab: countVocab,
   hash_features: hashFeatures,

@@ -1,5 +1,5 @@
 /**
- * Which read_csv calls go to the Rust kernel, with which options. Only the argument shapes the
+ * Which read_csv and read_parquet calls go to the Rust kernels, with which options. Only the argument shapes the
  * kernel knows are passed on; the kernel itself checks the values and declines (with a reason,
  * counted in the report) whatever it cannot reproduce exactly.
  */
@@ -34,6 +34,28 @@ export function csvKernelOptions(s: SourceInfo): Record<string, unknown> | null 
     } else if (k === 'na_values') {
       if (typeof v !== 'string' && !isStrings(v)) return null;
       opts.na_values = v;
+    } else {
+      return null;
+    }
+  }
+  return opts;
+}
+
+/**
+ * Options for the Parquet kernel, or null: `columns` (names) and the default engine only. The
+ * kernel returns pyarrow's table; filters, dtype_backend, storage and engine options stay with
+ * pandas.
+ */
+export function parquetKernelOptions(s: SourceInfo): Record<string, unknown> | null {
+  if (s.nargs !== 1 || s.kwargs === null) return null;
+  const opts: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(s.kwargs)) {
+    if (k === 'columns') {
+      if (v === null) continue;
+      if (!isStrings(v)) return null;
+      opts.columns = v;
+    } else if (k === 'engine') {
+      if (v !== 'auto' && v !== 'pyarrow') return null;
     } else {
       return null;
     }

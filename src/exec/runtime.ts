@@ -4,6 +4,7 @@ import { addonPath } from './paths';
 
 interface Addon {
   readCsv(path: string, optionsJson: string, outPath: string): Promise<string>;
+  readParquet(path: string, optionsJson: string, outPath: string): Promise<string>;
   countVocab(inPath: string, optionsJson: string, outPath: string): Promise<string>;
   hashFeatures(inPath: string, optionsJson: string, outPath: string): Promise<string>;
   hashFile(path: string): Promise<string>;
@@ -38,7 +39,7 @@ export function loadRuntime(): Addon {
 }
 
 /** Runs a file-to-file kernel of the addon; failures name the kernel and its input. */
-async function runKernel(name: 'readCsv' | 'countVocab' | 'hashFeatures', label: string, input: string, options: Record<string, unknown>, outPath: string): Promise<KernelResult> {
+async function runKernel(name: 'readCsv' | 'readParquet' | 'countVocab' | 'hashFeatures', label: string, input: string, options: Record<string, unknown>, outPath: string): Promise<KernelResult> {
   try {
     return JSON.parse(await loadRuntime()[name](input, JSON.stringify(options), outPath)) as KernelResult;
   } catch (e) {
@@ -49,6 +50,9 @@ async function runKernel(name: 'readCsv' | 'countVocab' | 'hashFeatures', label:
 
 /** pandas.read_csv of a file, as Arrow IPC at outPath. */
 export const readCsv = (file: string, options: Record<string, unknown>, outPath: string) => runKernel('readCsv', 'read_csv', file, options, outPath);
+
+/** pandas.read_parquet of a file: the Arrow table pyarrow reads, as Arrow IPC at outPath. */
+export const readParquet = (file: string, options: Record<string, unknown>, outPath: string) => runKernel('readParquet', 'read_parquet', file, options, outPath);
 
 /** scikit-learn's CountVectorizer._count_vocab on the documents of an Arrow IPC file. */
 export const countVocab = (input: string, options: Record<string, unknown>, outPath: string) => runKernel('countVocab', 'count_vocab', input, options, outPath);

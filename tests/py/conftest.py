@@ -7,7 +7,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 ADDON = ROOT / "runtime-rs" / "node" / "stratum_runtime.node"
-KERNEL = ROOT / "scripts" / "csv-kernel.js"
+KERNEL = ROOT / "scripts" / "kernel.js"
 
 
 def pytest_configure(config):
@@ -30,13 +30,12 @@ def bridge():
     return mod
 
 
-@pytest.fixture(scope="session")
-def kernel():
+def _source_kernel(name):
     if not ADDON.exists():
         pytest.fail(f"{ADDON} is missing: run `node scripts/build-rust.js` first")
 
-    def run(csv_path, out_path, options=None):
-        args = ["node", str(KERNEL), str(csv_path), str(out_path)]
+    def run(in_path, out_path, options=None):
+        args = ["node", str(KERNEL), name, str(in_path), str(out_path)]
         if options is not None:
             args.append(json.dumps(options))
         proc = subprocess.run(args, capture_output=True, text=True, timeout=300)
@@ -45,3 +44,15 @@ def kernel():
         return json.loads(proc.stdout)
 
     return run
+
+
+@pytest.fixture(scope="session")
+def kernel():
+    """The read_csv kernel: run(csv, out, options) -> its outcome."""
+    return _source_kernel("readCsv")
+
+
+@pytest.fixture(scope="session")
+def parquet_kernel():
+    """The read_parquet kernel: run(parquet, out, options) -> its outcome."""
+    return _source_kernel("readParquet")

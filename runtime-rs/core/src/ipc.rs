@@ -16,12 +16,13 @@ use arrow_buffer::bit_util;
 use arrow_data::ArrayData;
 use arrow_ipc::writer::{
     write_message, DictionaryTracker, EncodedData, FileWriter, IpcDataGenerator, IpcWriteOptions,
+    StreamWriter,
 };
 use arrow_ipc::{
     Block, FieldNode, FooterBuilder, MessageBuilder, MessageHeader, MetadataVersion,
     RecordBatchBuilder,
 };
-use arrow_schema::DataType;
+use arrow_schema::{DataType, SchemaRef};
 use flatbuffers::FlatBufferBuilder;
 use rayon::prelude::*;
 
@@ -34,15 +35,34 @@ const PIECE: usize = 4 << 20;
 
 /// Writes `batch` to `out` and returns the size of the file in bytes.
 pub fn write_ipc_file(batch: &RecordBatch, out: &Path) -> Result<u64> {
+    write_ipc_batches(batch.schema_ref(), std::slice::from_ref(batch), out)
+}
+
+/// Writes record batches of `schema` to `out` (one IPC file) and returns its size in bytes.
+pub fn write_ipc_batches(schema: &SchemaRef, batches: &[RecordBatch], out: &Path) -> Result<u64> {
+    let columns: Vec<Vec<ArrayData>> = batches
+        .iter()
+        .map(|b| b.columns().iter().map(|c| c.to_data()).collect())
+        .collect();
+    let layouts: Option<Vec<Layout>> = columns.iter().map(|c| Layout::of(c)).collect();
+    publish(out, |tmp| match &layouts {
+        Some(layouts) => write_direct(schema, batches, layouts, tmp),
+        None => write_with_arrow(schema, batches, tmp, false),
+    })
+}
+
+/// Writes record batches as an Arrow IPC *stream* (which, unlike the file format, lets each
+/// batch carry its own dictionaries) and returns its size in bytes.
+pub fn write_ipc_stream(schema: &SchemaRef, batches: &[RecordBatch], out: &Path) -> Result<u64> {
+    publish(out, |tmp| write_with_arrow(schema, batches, tmp, true))
+}
+
+/// Runs `write` on `<out>.tmp`, then renames it into place (removed if the write failed).
+fn publish(out: &Path, write: impl FnOnce(&Path) -> std::io::Result<u64>) -> Result<u64> {
     let mut tmp = out.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = Path::new(&tmp);
-    let columns: Vec<ArrayData> = batch.columns().iter().map(|c| c.to_data()).collect();
-    let written = match Layout::of(&columns) {
-        Some(layout) => write_direct(batch, &layout, tmp),
-        None => write_with_arrow(batch, tmp),
-    };
-    let bytes = written.map_err(|e| {
+    let bytes = write(tmp).map_err(|e| {
         let _ = fs::remove_file(tmp);
         Error::io("write Arrow IPC file", tmp)(e)
     })?;
@@ -54,17 +74,30 @@ fn to_io(e: arrow_schema::ArrowError) -> std::io::Error {
     std::io::Error::other(e.to_string())
 }
 
-fn write_with_arrow(batch: &RecordBatch, tmp: &Path) -> std::io::Result<u64> {
-    let file = File::create(tmp)?;
-    let mut w = FileWriter::try_new(BufWriter::with_capacity(1 << 20, file), &batch.schema())
-        .map_err(to_io)?;
-    w.write(batch).map_err(to_io)?;
-    w.finish().map_err(to_io)?;
-    let file = w
-        .into_inner()
-        .map_err(to_io)?
-        .into_inner()
-        .map_err(|e| e.into_error())?;
+/// arrow-ipc's own writers: the IPC file (`stream` false) or stream format.
+fn write_with_arrow(
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+    tmp: &Path,
+    stream: bool,
+) -> std::io::Result<u64> {
+    let out = BufWriter::with_capacity(1 << 20, File::create(tmp)?);
+    let out = if stream {
+        let mut w = StreamWriter::try_new(out, schema).map_err(to_io)?;
+        for batch in batches {
+            w.write(batch).map_err(to_io)?;
+        }
+        w.finish().map_err(to_io)?;
+        w.into_inner().map_err(to_io)?
+    } else {
+        let mut w = FileWriter::try_new(out, schema).map_err(to_io)?;
+        for batch in batches {
+            w.write(batch).map_err(to_io)?;
+        }
+        w.finish().map_err(to_io)?;
+        w.into_inner().map_err(to_io)?
+    };
+    let file = out.into_inner().map_err(|e| e.into_error())?;
     Ok(file.metadata()?.len())
 }
 
@@ -156,18 +189,8 @@ impl<'a> Layout<'a> {
     }
 }
 
-fn write_direct(batch: &RecordBatch, l: &Layout, tmp: &Path) -> std::io::Result<u64> {
-    let opts = IpcWriteOptions::default();
-    // magic, then the schema message
-    let mut head: Vec<u8> = b"ARROW1\0\0".to_vec();
-    let schema = IpcDataGenerator::default().schema_to_bytes_with_dictionary_tracker(
-        batch.schema_ref(),
-        &mut DictionaryTracker::new(true),
-        &opts,
-    );
-    write_message(&mut head, schema, &opts).map_err(to_io)?;
-    // the record batch message: metadata here, body written below at `body_at`
-    let batch_at = head.len();
+/// The metadata message of one record batch whose body is laid out as `l`.
+fn batch_message(rows: usize, l: &Layout) -> EncodedData {
     let mut fbb = FlatBufferBuilder::new();
     let buffers: Vec<arrow_ipc::Buffer> = l
         .buffers
@@ -178,7 +201,7 @@ fn write_direct(batch: &RecordBatch, l: &Layout, tmp: &Path) -> std::io::Result<
     let nodes = fbb.create_vector(&l.nodes);
     let header = {
         let mut rb = RecordBatchBuilder::new(&mut fbb);
-        rb.add_length(batch.num_rows() as i64);
+        rb.add_length(rows as i64);
         rb.add_nodes(nodes);
         rb.add_buffers(buffers);
         rb.finish().as_union_value()
@@ -190,28 +213,57 @@ fn write_direct(batch: &RecordBatch, l: &Layout, tmp: &Path) -> std::io::Result<
     m.add_header(header);
     let m = m.finish();
     fbb.finish(m, None);
-    let message = EncodedData {
+    EncodedData {
         ipc_message: fbb.finished_data().to_vec(),
         arrow_data: Vec::new(),
-    };
-    let (meta_len, _) = write_message(&mut head, message, &opts).map_err(to_io)?;
-    let body_at = head.len();
+    }
+}
+
+fn write_direct(
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+    layouts: &[Layout],
+    tmp: &Path,
+) -> std::io::Result<u64> {
+    let opts = IpcWriteOptions::default();
+    // magic and the schema message, then per batch its metadata and its body (written below)
+    let mut head: Vec<u8> = b"ARROW1\0\0".to_vec();
+    let encoded = IpcDataGenerator::default().schema_to_bytes_with_dictionary_tracker(
+        schema,
+        &mut DictionaryTracker::new(true),
+        &opts,
+    );
+    write_message(&mut head, encoded, &opts).map_err(to_io)?;
+    let file = File::create(tmp)?;
+    let mut at = head.len();
+    file.write_all_at(&head, 0)?;
+    let mut blocks = Vec::with_capacity(batches.len());
+    let mut pieces: Vec<(usize, &[u8])> = Vec::new();
+    for (batch, l) in batches.iter().zip(layouts) {
+        let mut meta = Vec::new();
+        let (meta_len, _) =
+            write_message(&mut meta, batch_message(batch.num_rows(), l), &opts).map_err(to_io)?;
+        file.write_all_at(&meta, at as u64)?;
+        blocks.push(Block::new(at as i64, meta_len as i32, l.body_len as i64));
+        let body_at = at + meta.len();
+        pieces.extend(l.buffers.iter().flat_map(|&(off, b)| {
+            b.chunks(PIECE)
+                .enumerate()
+                .map(move |(i, c)| (body_at + off + i * PIECE, c))
+        }));
+        at = body_at + l.body_len;
+    }
     // end-of-stream marker, footer, footer length, magic
-    let mut tail: Vec<u8> = Vec::new();
-    tail.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0]);
+    let mut tail: Vec<u8> = vec![0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0];
     let mut fbb = FlatBufferBuilder::new();
     let dictionaries = fbb.create_vector::<Block>(&[]);
-    let blocks = fbb.create_vector(&[Block::new(
-        batch_at as i64,
-        meta_len as i32,
-        l.body_len as i64,
-    )]);
-    let schema = arrow_ipc::convert::IpcSchemaEncoder::new()
+    let blocks = fbb.create_vector(&blocks);
+    let fb_schema = arrow_ipc::convert::IpcSchemaEncoder::new()
         .with_dictionary_tracker(&mut DictionaryTracker::new(true))
-        .schema_to_fb_offset(&mut fbb, batch.schema_ref());
+        .schema_to_fb_offset(&mut fbb, schema);
     let mut f = FooterBuilder::new(&mut fbb);
     f.add_version(MetadataVersion::V5);
-    f.add_schema(schema);
+    f.add_schema(fb_schema);
     f.add_dictionaries(dictionaries);
     f.add_recordBatches(blocks);
     let f = f.finish();
@@ -220,22 +272,10 @@ fn write_direct(batch: &RecordBatch, l: &Layout, tmp: &Path) -> std::io::Result<
     tail.extend_from_slice(footer);
     tail.extend_from_slice(&(footer.len() as i32).to_le_bytes());
     tail.extend_from_slice(b"ARROW1");
-
-    let total = body_at + l.body_len + tail.len();
-    let file = File::create(tmp)?;
+    let total = at + tail.len();
     // the padding between buffers reads as zeros
     file.set_len(total as u64)?;
-    file.write_all_at(&head, 0)?;
-    file.write_all_at(&tail, (body_at + l.body_len) as u64)?;
-    let pieces: Vec<(usize, &[u8])> = l
-        .buffers
-        .iter()
-        .flat_map(|&(off, b)| {
-            b.chunks(PIECE)
-                .enumerate()
-                .map(move |(i, c)| (body_at + off + i * PIECE, c))
-        })
-        .collect();
+    file.write_all_at(&tail, at as u64)?;
     pieces
         .into_par_iter()
         .try_for_each(|(at, bytes)| file.write_all_at(bytes, at as u64))?;

@@ -1,0 +1,131 @@
+"""The Rust Parquet kernel against pd.read_parquet: identical frames, or an explicit decline.
+
+The kernel returns the Arrow table pyarrow would read; the shim checks its schema against
+pyarrow's and converts it with pandas' own code. These tests check the whole chain on files
+pandas writes: every dtype pandas stores, indexes, row groups, codecs, column subsets.
+"""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+
+def frame(rows, seed):
+    """A frame with every kind of column pandas writes to Parquet, with missing values."""
+    rng = np.random.default_rng(seed)
+    missing = rng.random(rows) < 0.2
+    floats = rng.standard_normal(rows) * 10.0 ** rng.integers(-300, 300, rows)
+    floats[missing] = np.nan
+    words = np.array(["a", "bé", "日本", "emoji 😀", "", "x" * 50, "None", "NA"], dtype=object)
+    strings = words[rng.integers(0, len(words), rows)]
+    strings[rng.random(rows) < 0.15] = None
+    ints = rng.integers(-(2**63), 2**63 - 1, rows, dtype=np.int64)
+    return pd.DataFrame(
+        {
+            "i": ints,
+            "i32": rng.integers(-1000, 1000, rows).astype(np.int32),
+            "u8": rng.integers(0, 255, rows).astype(np.uint8),
+            "f": floats,
+            "f32": rng.standard_normal(rows).astype(np.float32),
+            "tiny": np.where(missing, 5e-324, -0.0),
+            "s": pd.array(strings, dtype="str"),
+            "obj": pd.array(strings, dtype=object),
+            "b": rng.random(rows) < 0.5,
+            "nb": pd.array(np.where(missing, None, rng.random(rows) < 0.5), dtype="boolean"),
+            "ni": pd.array(np.where(missing, None, rng.integers(0, 9, rows)), dtype="Int64"),
+            "cat": pd.Categorical(strings),
+            "many_cats": pd.Categorical([f"c{v}" for v in rng.integers(0, 5000, rows)]),
+            "t": pd.to_datetime(rng.integers(0, 2**40, rows), unit="ms").as_unit("us"),
+            "tz": pd.to_datetime(rng.integers(0, 2**30, rows), unit="s", utc=True),
+            "td": pd.to_timedelta(rng.integers(0, 10**6, rows), unit="s"),
+            "all_null": pd.array([None] * rows, dtype="str"),
+        }
+    )
+
+
+INDEXES = {
+    "range": lambda n: pd.RangeIndex(n),
+    "range_step": lambda n: pd.RangeIndex(5, 5 + 3 * n, 3, name="r"),
+    "named_int": lambda n: pd.Index(np.arange(n) * 7, name="key"),
+    "strings": lambda n: pd.Index([f"row{i}" for i in range(n)], dtype="str"),
+    "multi": lambda n: pd.MultiIndex.from_arrays([np.arange(n) % 3, [f"k{i}" for i in range(n)]], names=["a", "b"]),
+}
+
+
+def check(tmp_path, parquet_kernel, bridge, df, columns=None, **write):
+    path = tmp_path / "in.parquet"
+    df.to_parquet(path, **write)
+    out = tmp_path / "out.arrow"
+    res = parquet_kernel(path, out, {"columns": columns} if columns is not None else {})
+    assert res["status"] == "ok", res
+    got = bridge.parquet_table_to_frame(bridge.ipc_table(str(out)), str(path))
+    exp = pd.read_parquet(path, columns=columns)
+    pd.testing.assert_frame_equal(got, exp, check_exact=True)
+    assert list(got.dtypes) == list(exp.dtypes)
+    assert type(got.index) is type(exp.index) and got.index.equals(exp.index)
+    assert got.columns.equals(exp.columns) and got.columns.dtype == exp.columns.dtype
+    assert got.attrs == exp.attrs
+    for c in exp.columns:  # NaN payloads and signed zeros too
+        if exp[c].dtype in (np.float64, np.float32):
+            assert got[c].to_numpy().tobytes() == exp[c].to_numpy().tobytes(), c
+    return res
+
+
+@pytest.mark.parametrize("index", sorted(INDEXES))
+@pytest.mark.parametrize("rows", [0, 1, 257])
+def test_all_dtypes_and_indexes(tmp_path, parquet_kernel, bridge, index, rows):
+    df = frame(rows, seed=rows)
+    df.index = INDEXES[index](rows)
+    check(tmp_path, parquet_kernel, bridge, df)
+
+
+@pytest.mark.parametrize("compression", ["snappy", "zstd", "gzip", "brotli", "lz4", None])
+def test_codecs_and_row_groups(tmp_path, parquet_kernel, bridge, compression):
+    df = frame(3000, seed=7)
+    res = check(tmp_path, parquet_kernel, bridge, df, compression=compression, row_group_size=700)
+    assert res["rows"] == 3000
+
+
+@pytest.mark.parametrize(
+    "columns", [["s", "i"], ["cat"], ["t", "f", "b"], []],
+)
+def test_column_subsets_keep_the_index(tmp_path, parquet_kernel, bridge, columns):
+    df = frame(500, seed=3)
+    df.index = INDEXES["named_int"](500)
+    check(tmp_path, parquet_kernel, bridge, df, columns=columns, row_group_size=128)
+
+
+def test_attrs_and_dictionary_encoding_off(tmp_path, parquet_kernel, bridge):
+    df = frame(100, seed=11)
+    df.attrs = {"source": "test", "n": 1}
+    check(tmp_path, parquet_kernel, bridge, df, use_dictionary=False)
+
+
+def test_declines(tmp_path, parquet_kernel):
+    path = tmp_path / "x.parquet"
+    pd.DataFrame({"a": [1, 2]}).to_parquet(path)
+    out = tmp_path / "o.arrow"
+    for options in ({"filters": [["a", "=", 1]]}, {"columns": ["zz"]}, {"columns": ["a", "a"]}):
+        res = parquet_kernel(path, out, options)
+        assert res["status"] == "declined" and res["reason"], (options, res)
+    not_parquet = tmp_path / "x.csv"
+    not_parquet.write_text("a,b\n1,2\n")
+    res = parquet_kernel(not_parquet, out)
+    assert res["status"] == "declined" and "footer" in res["reason"]
+    assert not out.exists()
+    res = parquet_kernel(tmp_path / "missing.parquet", out)
+    assert res["status"] == "error" and "missing.parquet" in res["message"]
+
+
+def test_schema_mismatch_is_refused(tmp_path, parquet_kernel, bridge):
+    """The shim never converts a table whose schema is not pyarrow's (it reads with pandas)."""
+    import pyarrow as pa
+
+    path = tmp_path / "x.parquet"
+    pd.DataFrame({"a": [1, 2]}).to_parquet(path)
+    out = tmp_path / "o.arrow"
+    assert parquet_kernel(path, out)["status"] == "ok"
+    table = bridge.ipc_table(str(out))
+    wrong = table.cast(pa.schema([pa.field("a", pa.int32())], metadata=table.schema.metadata))
+    with pytest.raises(ValueError, match="schema differs"):
+        bridge.parquet_table_to_frame(wrong, str(path))
