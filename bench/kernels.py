@@ -43,6 +43,19 @@ def case_read_parquet():
     return [time.perf_counter() - t0], f"{df.shape} {list(df.dtypes.astype(str))} {pd.util.hash_pandas_object(df).sum()}"
 
 
+def case_roc_auc():
+    import numpy as np
+    from sklearn.metrics import roc_auc_score
+
+    n = 5 * int(os.environ.get("STRATUM_BENCH_KERNEL_ROWS", "200000"))
+    rng = np.random.default_rng(7)
+    y = (rng.random(n) < 0.3).astype(np.int64)
+    score = np.round(rng.random(n) + 0.3 * y, 4)  # ties, as predicted probabilities have
+    t0 = time.perf_counter()
+    auc = roc_auc_score(y, score)
+    return [time.perf_counter() - t0], repr(auc)
+
+
 def vectorizer_case(make):
     docs = notes()
     v = make()
@@ -57,6 +70,7 @@ CASES = {
     "read_csv": case_read_csv,
     "read_parquet": case_read_parquet,
     "read_parquet_shared": case_read_parquet,
+    "roc_auc": case_roc_auc,
     "count_vectorizer": lambda: vectorizer_case(lambda: CountVectorizer(ngram_range=(1, 2))),
     "tfidf_vectorizer": lambda: vectorizer_case(lambda: TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True)),
     "hashing_vectorizer": lambda: vectorizer_case(lambda: HashingVectorizer(ngram_range=(1, 2), n_features=2**18)),

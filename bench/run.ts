@@ -125,6 +125,7 @@ const KERNEL_CASES: { name: string; kernel: string; size: (rows: number) => stri
   { name: 'read_csv', kernel: 'pd.read_csv (transactions)', size: (r) => `${(5 * r).toLocaleString('en')} rows x 6` },
   { name: 'read_parquet', kernel: 'pd.read_parquet (transactions)', size: (r) => `${(5 * r).toLocaleString('en')} rows x 6` },
   { name: 'read_parquet_shared', kernel: 'pd.read_parquet, 2nd script', size: (r) => `${(5 * r).toLocaleString('en')} rows x 6`, shared: true },
+  { name: 'roc_auc', kernel: 'roc_auc_score (binary, ties)', size: (r) => `${(5 * r).toLocaleString('en')} samples` },
   { name: 'count_vectorizer', kernel: 'CountVectorizer((1,2)).fit_transform', size: (r) => `${r.toLocaleString('en')} docs` },
   { name: 'tfidf_vectorizer', kernel: 'TfidfVectorizer((1,2), min_df=2).fit_transform', size: (r) => `${r.toLocaleString('en')} docs` },
   { name: 'hashing_vectorizer', kernel: 'HashingVectorizer((1,2), 2**18).fit_transform', size: (r) => `${r.toLocaleString('en')} docs` },
@@ -154,7 +155,7 @@ async function kernelTable(args: Args): Promise<KernelRow[]> {
   const rows: KernelRow[] = [];
   for (const c of KERNEL_CASES) {
     const reps = args.runs;
-    const env = { ...process.env, STRATUM_BENCH_DATA: data, STRATUM_BENCH_CASE: c.name };
+    const env = { ...process.env, STRATUM_BENCH_DATA: data, STRATUM_BENCH_CASE: c.name, STRATUM_BENCH_KERNEL_ROWS: String(args.kernelRows) };
     const lib = { seconds: [] as number[], check: '' };
     const st = { seconds: [] as number[], check: '' };
     for (let i = 0; i < reps; i++) {

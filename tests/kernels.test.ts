@@ -36,6 +36,19 @@ describe('kernel substitutions under the coordinator', () => {
     for (const why of Object.keys(r.batch.kernel_declined)) expect(why).toMatch(/^(count_vocab|hash_features): character U\+[0-9A-F]{4,} is outside Latin-1$/);
   }, 300000);
 
+  test('roc_auc_score: randomised binary problems give bit-identical AUCs; other calls stay with sklearn', async () => {
+    const r = await coord.runScripts(['tests/py/kernel_metrics_conformance.py'], { cwd: ROOT, outDir: out });
+    const s = r.scripts[0];
+    const stderr = fs.readFileSync(s.stderr_path, 'utf8');
+    expect({ status: s.status, stderr: s.status === 'ok' ? '' : stderr }).toEqual({ status: 'ok', stderr: '' });
+    const m = /metrics kernel conformance: (\d+) cases identical, (\d+) kernel runs/.exec(fs.readFileSync(s.stdout_path, 'utf8'));
+    expect(m).not.toBeNull();
+    expect(Number(m![2])).toBeGreaterThanOrEqual(300);
+    expect(r.batch.kernels.roc_auc).toBeGreaterThanOrEqual(300);
+    // what reached the kernel and was declined: the one-class and the NaN case
+    for (const why of Object.keys(r.batch.kernel_declined).filter((k) => k.startsWith('roc_auc'))) expect(why).toMatch(/one class|NaN or infinity/);
+  }, 300000);
+
   test('kernel requests are checked: unknown kernels and inputs outside the store are declined', async () => {
     const bad = path.join(out, 'x.arrow');
     fs.writeFileSync(bad, 'not arrow');

@@ -13,7 +13,7 @@ import type { KernelReply, LookupReply, ShimMessage, SourceInfo } from '../trace
 import { csvKernelOptions, parquetKernelOptions } from './kernels';
 import { Asker, MemoTable } from './memo';
 import { killGroup, Zygote } from './pool';
-import { countVocab, hashFeatures, hashFile, KernelResult, readCsv, readParquet } from './runtime';
+import { countVocab, hashFeatures, hashFile, KernelResult, readCsv, readParquet, rocAuc } from './runtime';
 import { ResultStore } from './store';
 
 export interface CoordinatorOptions {
@@ -463,6 +463,7 @@ const SOURCES: Record<string, { name: string; options: (s: SourceInfo) => Record
 const KERNELS: Record<string, (input: string, options: Record<string, unknown>, out: string) => Promise<KernelResult>> = {
   count_vocab: countVocab,
   hash_features: hashFeatures,
+  roc_auc: rocAuc,
 };
 
 export function lidOf(...parts: string[]): string {

@@ -7,6 +7,7 @@ interface Addon {
   readParquet(path: string, optionsJson: string, outPath: string): Promise<string>;
   countVocab(inPath: string, optionsJson: string, outPath: string): Promise<string>;
   hashFeatures(inPath: string, optionsJson: string, outPath: string): Promise<string>;
+  rocAuc(inPath: string, optionsJson: string, outPath: string): Promise<string>;
   hashFile(path: string): Promise<string>;
   version(): string;
 }
@@ -39,7 +40,7 @@ export function loadRuntime(): Addon {
 }
 
 /** Runs a file-to-file kernel of the addon; failures name the kernel and its input. */
-async function runKernel(name: 'readCsv' | 'readParquet' | 'countVocab' | 'hashFeatures', label: string, input: string, options: Record<string, unknown>, outPath: string): Promise<KernelResult> {
+async function runKernel(name: 'readCsv' | 'readParquet' | 'countVocab' | 'hashFeatures' | 'rocAuc', label: string, input: string, options: Record<string, unknown>, outPath: string): Promise<KernelResult> {
   try {
     return JSON.parse(await loadRuntime()[name](input, JSON.stringify(options), outPath)) as KernelResult;
   } catch (e) {
@@ -59,6 +60,9 @@ export const countVocab = (input: string, options: Record<string, unknown>, outP
 
 /** scikit-learn's HashingVectorizer hashing (murmurhash3 of each feature) on an Arrow IPC file. */
 export const hashFeatures = (input: string, options: Record<string, unknown>, outPath: string) => runKernel('hashFeatures', 'hash_features', input, options, outPath);
+
+/** scikit-learn's roc_auc_score on the labels and scores of an Arrow IPC file. */
+export const rocAuc = (input: string, options: Record<string, unknown>, outPath: string) => runKernel('rocAuc', 'roc_auc', input, options, outPath);
 
 export async function hashFile(file: string): Promise<string> {
   try {

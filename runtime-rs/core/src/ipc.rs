@@ -14,6 +14,7 @@ use std::path::Path;
 use arrow_array::RecordBatch;
 use arrow_buffer::bit_util;
 use arrow_data::ArrayData;
+use arrow_ipc::reader::FileReader;
 use arrow_ipc::writer::{
     write_message, DictionaryTracker, EncodedData, FileWriter, IpcDataGenerator, IpcWriteOptions,
     StreamWriter,
@@ -55,6 +56,16 @@ pub fn write_ipc_batches(schema: &SchemaRef, batches: &[RecordBatch], out: &Path
 /// batch carry its own dictionaries) and returns its size in bytes.
 pub fn write_ipc_stream(schema: &SchemaRef, batches: &[RecordBatch], out: &Path) -> Result<u64> {
     publish(out, |tmp| write_with_arrow(schema, batches, tmp, true))
+}
+
+/// The record batches of the Arrow IPC file `input`.
+pub fn read_ipc_file(input: &Path) -> Result<Vec<RecordBatch>> {
+    let as_io = |e: arrow_schema::ArrowError| {
+        Error::io("read Arrow IPC file", input)(std::io::Error::other(e.to_string()))
+    };
+    let file = File::open(input).map_err(Error::io("open", input))?;
+    let reader = FileReader::try_new(std::io::BufReader::new(file), None).map_err(as_io)?;
+    reader.collect::<std::result::Result<_, _>>().map_err(as_io)
 }
 
 /// Runs `write` on `<out>.tmp`, then renames it into place (removed if the write failed).

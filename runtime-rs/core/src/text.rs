@@ -384,14 +384,7 @@ fn with_docs<R>(
 ) -> crate::error::Result<Result<R, String>> {
     use arrow_array::Array;
 
-    let io_err = |e: arrow_schema::ArrowError| {
-        crate::Error::io("read Arrow IPC file", input)(std::io::Error::other(e.to_string()))
-    };
-    let file = std::fs::File::open(input).map_err(crate::Error::io("open", input))?;
-    let reader = arrow_ipc::reader::FileReader::try_new(std::io::BufReader::new(file), None)
-        .map_err(io_err)?;
-    let batches: Vec<arrow_array::RecordBatch> =
-        reader.collect::<Result<_, _>>().map_err(io_err)?;
+    let batches = crate::ipc::read_ipc_file(input)?;
     let mut docs: Vec<Option<&str>> = Vec::new();
     for b in &batches {
         if b.num_columns() == 0 {

@@ -6,6 +6,7 @@
 mod csv;
 mod error;
 mod ipc;
+mod metrics;
 mod parquet;
 mod task;
 mod text;

@@ -1,0 +1,224 @@
+//! scikit-learn metrics, bit for bit.
+//!
+//! `roc_auc`: `sklearn.metrics.roc_auc_score(y_true, y_score)` with default arguments on binary
+//! labels: `confusion_matrix_at_thresholds` (scores sorted descending, one threshold per distinct
+//! score), `roc_curve` (drop_intermediate, a leading (0, 0)), `auc` (the trapezoid rule, summed
+//! with NumPy's pairwise summation). Every intermediate is an integer count or one correctly
+//! rounded IEEE operation in the same order as NumPy, so the result is identical; the order of
+//! tied scores does not matter (a threshold takes all of them).
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Float64Type, Int64Type};
+use arrow_array::{Array, Float64Array, RecordBatch};
+use rayon::prelude::*;
+
+use crate::csv::Outcome;
+use crate::error::Result;
+use crate::ipc::{read_ipc_file, write_ipc_file};
+
+/// NumPy's pairwise summation of a contiguous float64 array (`DOUBLE_pairwise_sum`, what
+/// `np.add.reduce` runs): blocks of at most 128 summed with 8 accumulators, halves split at a
+/// multiple of 8.
+pub fn pairwise_sum(a: &[f64]) -> f64 {
+    let n = a.len();
+    if n < 8 {
+        let mut res = 0.0;
+        for x in a {
+            res += x;
+        }
+        res
+    } else if n <= 128 {
+        let mut r = [0.0f64; 8];
+        r.copy_from_slice(&a[..8]);
+        let whole = n - n % 8;
+        let mut i = 8;
+        while i < whole {
+            for j in 0..8 {
+                r[j] += a[i + j];
+            }
+            i += 8;
+        }
+        let mut res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+        for x in &a[whole..] {
+            res += x;
+        }
+        res
+    } else {
+        let mut n2 = n / 2;
+        n2 -= n2 % 8;
+        pairwise_sum(&a[..n2]) + pairwise_sum(&a[n2..])
+    }
+}
+
+/// An order-preserving integer key of a finite float, with -0.0 and 0.0 equal (as `np.diff`
+/// sees them).
+#[inline]
+fn key(x: f64) -> u64 {
+    let b = (x + 0.0).to_bits();
+    if b >> 63 == 1 {
+        !b
+    } else {
+        b | (1 << 63)
+    }
+}
+
+/// ROC AUC of the samples whose label equals `pos` (the rest are negatives) against `scores`;
+/// `Err` is the reason to decline (a single class, non-finite scores: scikit-learn warns or
+/// raises there, so it does the work).
+pub fn roc_auc(labels: &[i64], pos: i64, scores: &[f64]) -> std::result::Result<f64, String> {
+    if labels.len() != scores.len() {
+        return Err("y_true and y_score differ in length".into());
+    }
+    if scores.par_iter().any(|s| !s.is_finite()) {
+        return Err("y_score holds NaN or infinity (scikit-learn raises)".into());
+    }
+    // the scores of each class as sorted keys: thresholds are then a merge of the two, from the
+    // top, and the counts at each threshold are the same whatever the order among ties
+    let (mut pk, mut nk): (Vec<u64>, Vec<u64>) = (Vec::new(), Vec::new());
+    for (l, s) in labels.iter().zip(scores) {
+        if *l == pos {
+            pk.push(key(*s));
+        } else {
+            nk.push(key(*s));
+        }
+    }
+    if pk.is_empty() || nk.is_empty() {
+        return Err("y_true holds one class (scikit-learn warns and returns NaN)".into());
+    }
+    rayon::join(|| pk.par_sort_unstable(), || nk.par_sort_unstable());
+    // tps, fps at each distinct score, descending (confusion_matrix_at_thresholds)
+    let (mut tps, mut fps): (Vec<f64>, Vec<f64>) = (Vec::new(), Vec::new());
+    let (mut i, mut j, mut tp, mut fp) = (pk.len(), nk.len(), 0u64, 0u64);
+    while i > 0 || j > 0 {
+        let v = match (i > 0, j > 0) {
+            (true, true) => pk[i - 1].max(nk[j - 1]),
+            (true, false) => pk[i - 1],
+            _ => nk[j - 1],
+        };
+        while i > 0 && pk[i - 1] == v {
+            tp += 1;
+            i -= 1;
+        }
+        while j > 0 && nk[j - 1] == v {
+            fp += 1;
+            j -= 1;
+        }
+        tps.push(tp as f64);
+        fps.push(fp as f64);
+    }
+    // drop_intermediate: keep the ends and every corner (a non-zero second difference)
+    if fps.len() > 2 {
+        let corner = |x: &[f64], i: usize| (x[i + 1] - x[i]) - (x[i] - x[i - 1]) != 0.0;
+        let keep: Vec<usize> = (0..fps.len())
+            .filter(|&i| i == 0 || i == fps.len() - 1 || corner(&fps, i) || corner(&tps, i))
+            .collect();
+        fps = keep.iter().map(|&i| fps[i]).collect();
+        tps = keep.iter().map(|&i| tps[i]).collect();
+    }
+    let (fl, tl) = (fps[fps.len() - 1], tps[tps.len() - 1]);
+    let fpr: Vec<f64> = std::iter::once(0.0)
+        .chain(fps.iter().map(|f| f / fl))
+        .collect();
+    let tpr: Vec<f64> = std::iter::once(0.0)
+        .chain(tps.iter().map(|t| t / tl))
+        .collect();
+    // np.trapezoid(tpr, fpr): (d * (y[1:] + y[:-1])) / 2.0, then add.reduce
+    let terms: Vec<f64> = (0..fpr.len() - 1)
+        .map(|i| ((fpr[i + 1] - fpr[i]) * (tpr[i + 1] + tpr[i])) / 2.0)
+        .collect();
+    Ok(pairwise_sum(&terms))
+}
+
+/// The IPC face of [`roc_auc`]: an Arrow IPC file with int64 column `y` (exactly two distinct
+/// labels; the larger one is the positive class, as `label_binarize` makes it) and float64
+/// column `score`; the result is a one-row file with float64 column `auc`.
+pub fn roc_auc_ipc(input: &Path, _options_json: &str, out: &Path) -> Result<Outcome> {
+    let t0 = Instant::now();
+    let batches = read_ipc_file(input)?;
+    let (mut y, mut s): (Vec<i64>, Vec<f64>) = (Vec::new(), Vec::new());
+    for b in &batches {
+        let (Some(yc), Some(sc)) = (b.column_by_name("y"), b.column_by_name("score")) else {
+            return Ok(Outcome::Declined("input needs columns y and score".into()));
+        };
+        let (Some(yc), Some(sc)) = (
+            yc.as_primitive_opt::<Int64Type>(),
+            sc.as_primitive_opt::<Float64Type>(),
+        ) else {
+            return Ok(Outcome::Declined(
+                "y must be int64 and score float64".into(),
+            ));
+        };
+        if yc.null_count() > 0 || sc.null_count() > 0 {
+            return Ok(Outcome::Declined("missing values".into()));
+        }
+        y.extend_from_slice(yc.values());
+        s.extend_from_slice(sc.values());
+    }
+    let Some(&first) = y.first() else {
+        return Ok(Outcome::Declined("no samples".into()));
+    };
+    let other = y.iter().copied().find(|v| *v != first);
+    let Some(other) = other else {
+        return Ok(Outcome::Declined(
+            "y_true holds one class (scikit-learn warns and returns NaN)".into(),
+        ));
+    };
+    if y.par_iter().any(|v| *v != first && *v != other) {
+        return Ok(Outcome::Declined(
+            "y_true holds more than two labels".into(),
+        ));
+    }
+    // label_binarize makes the larger label the positive class
+    let auc = match roc_auc(&y, first.max(other), &s) {
+        Ok(a) => a,
+        Err(why) => return Ok(Outcome::Declined(why)),
+    };
+    let batch = RecordBatch::try_from_iter([("auc", Arc::new(Float64Array::from(vec![auc])) as _)])
+        .expect("one column");
+    let bytes = write_ipc_file(&batch, out)?;
+    Ok(Outcome::Ok {
+        rows: y.len(),
+        cols: 1,
+        bytes,
+        elapsed_ms: t0.elapsed().as_secs_f64() * 1000.0,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pairwise_sum_order() {
+        // sequential below 8, 8 accumulators up to 128, halves above: values chosen so that
+        // each order gives a different float
+        let a: Vec<f64> = (0..300)
+            .map(|i| {
+                if i % 7 == 0 {
+                    1e16
+                } else {
+                    1.0 + i as f64 * 1e-3
+                }
+            })
+            .collect();
+        let seq: f64 = a.iter().sum();
+        assert_ne!(pairwise_sum(&a), seq);
+        assert_eq!(pairwise_sum(&[1.0, 2.0]), 3.0);
+        assert_eq!(pairwise_sum(&[]), 0.0);
+    }
+
+    #[test]
+    fn auc_of_small_cases() {
+        // sklearn: roc_auc_score([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8]) == 0.75
+        assert_eq!(roc_auc(&[0, 0, 1, 1], 1, &[0.1, 0.4, 0.35, 0.8]), Ok(0.75));
+        // ties count half: [0, 1] with equal scores == 0.5
+        assert_eq!(roc_auc(&[0, 1], 1, &[0.3, 0.3]), Ok(0.5));
+        assert_eq!(roc_auc(&[7, 3, 7], 7, &[-0.0, 0.0, 1.0]), Ok(0.75));
+        assert!(roc_auc(&[1, 1], 1, &[0.1, 0.2]).is_err());
+        assert!(roc_auc(&[1, 0], 1, &[f64::NAN, 0.2]).is_err());
+    }
+}

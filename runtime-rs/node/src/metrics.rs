@@ -1,0 +1,18 @@
+//! `rocAuc(inPath, optionsJson, outPath): Promise<string>`.
+
+use napi::bindgen_prelude::AsyncTask;
+use napi_derive::napi;
+
+use crate::task::KernelTask;
+
+/// scikit-learn's `roc_auc_score` on the labels (`y`, int64) and scores (`score`, float64) of an
+/// Arrow IPC file; the result (`auc`) is a one-row Arrow IPC file at `outPath`.
+#[napi(js_name = "rocAuc", ts_return_type = "Promise<string>")]
+pub fn roc_auc(input: String, options_json: String, out_path: String) -> AsyncTask<KernelTask> {
+    AsyncTask::new(KernelTask::new(
+        stratum_core::roc_auc_ipc,
+        input,
+        options_json,
+        out_path,
+    ))
+}
