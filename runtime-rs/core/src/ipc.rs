@@ -10,11 +10,11 @@ use std::fs::{self, File};
 use std::io::BufWriter;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
+use std::sync::Arc;
 
 use arrow_array::RecordBatch;
 use arrow_buffer::bit_util;
 use arrow_data::ArrayData;
-use arrow_ipc::reader::FileReader;
 use arrow_ipc::writer::{
     write_message, DictionaryTracker, EncodedData, FileWriter, IpcDataGenerator, IpcWriteOptions,
     StreamWriter,
@@ -58,14 +58,54 @@ pub fn write_ipc_stream(schema: &SchemaRef, batches: &[RecordBatch], out: &Path)
     publish(out, |tmp| write_with_arrow(schema, batches, tmp, true))
 }
 
-/// The record batches of the Arrow IPC file `input`.
+/// The record batches of the Arrow IPC file `input`, without copying: the arrays are views of
+/// a read-only mapping of the file (kernel inputs written by the shim into the store).
 pub fn read_ipc_file(input: &Path) -> Result<Vec<RecordBatch>> {
     let as_io = |e: arrow_schema::ArrowError| {
         Error::io("read Arrow IPC file", input)(std::io::Error::other(e.to_string()))
     };
+    let bad = |what: &str| as_io(arrow_schema::ArrowError::IpcError(what.into()));
     let file = File::open(input).map_err(Error::io("open", input))?;
-    let reader = FileReader::try_new(std::io::BufReader::new(file), None).map_err(as_io)?;
-    reader.collect::<std::result::Result<_, _>>().map_err(as_io)
+    // SAFETY: read-only and private; kernel inputs are written once (write-then-rename) and
+    // never modified, so the mapping cannot change under the arrays that view it.
+    let map = unsafe { memmap2::Mmap::map(&file) }.map_err(Error::io("map", input))?;
+    if map.len() < 10 {
+        return Err(bad("file too short"));
+    }
+    let len = map.len();
+    let ptr =
+        std::ptr::NonNull::new(map.as_ptr() as *mut u8).ok_or_else(|| bad("empty mapping"))?;
+    // SAFETY: ptr and len describe the mapping, which the buffer keeps alive (its owner).
+    let buffer = unsafe { arrow_buffer::Buffer::from_custom_allocation(ptr, len, Arc::new(map)) };
+    let trailer: [u8; 10] = buffer[len - 10..].try_into().expect("10 bytes");
+    let footer_len = arrow_ipc::reader::read_footer_length(trailer).map_err(as_io)?;
+    if footer_len + 10 > len {
+        return Err(bad("footer longer than the file"));
+    }
+    let footer = arrow_ipc::root_as_footer(&buffer[len - 10 - footer_len..len - 10])
+        .map_err(|e| bad(&format!("bad footer: {e}")))?;
+    let schema = arrow_ipc::convert::fb_to_schema(footer.schema().ok_or_else(|| bad("no schema"))?);
+    let mut decoder = arrow_ipc::reader::FileDecoder::new(Arc::new(schema), footer.version());
+    let block_data = |b: &Block| {
+        let start = b.offset() as usize;
+        let end = start + b.metaDataLength() as usize + b.bodyLength() as usize;
+        (end <= len)
+            .then(|| buffer.slice_with_length(start, end - start))
+            .ok_or_else(|| bad("block beyond the file"))
+    };
+    for b in footer.dictionaries().iter().flatten() {
+        decoder.read_dictionary(b, &block_data(b)?).map_err(as_io)?;
+    }
+    let mut out = Vec::new();
+    for b in footer.recordBatches().iter().flatten() {
+        if let Some(batch) = decoder
+            .read_record_batch(b, &block_data(b)?)
+            .map_err(as_io)?
+        {
+            out.push(batch);
+        }
+    }
+    Ok(out)
 }
 
 /// Runs `write` on `<out>.tmp`, then renames it into place (removed if the write failed).
@@ -300,7 +340,6 @@ mod tests {
 
     use arrow_array::builder::{LargeStringBuilder, ListBuilder, UInt32Builder};
     use arrow_array::{ArrayRef, BooleanArray, Float64Array, Int64Array};
-    use arrow_ipc::reader::FileReader;
     use arrow_schema::{Field, Schema};
 
     fn data(b: &RecordBatch) -> Vec<ArrayData> {
@@ -313,9 +352,12 @@ mod tests {
         let out = dir.join(format!("{}.arrow", batch.num_rows()));
         let bytes = write_ipc_file(batch, &out).unwrap();
         assert_eq!(bytes, fs::metadata(&out).unwrap().len());
-        let mut r = FileReader::try_new(File::open(&out).unwrap(), None).unwrap();
+        // arrow-ipc's reader and the zero-copy one read the same batch
+        let mut r =
+            arrow_ipc::reader::FileReader::try_new(File::open(&out).unwrap(), None).unwrap();
         let back = r.next().unwrap().unwrap();
         assert!(r.next().is_none());
+        assert_eq!(read_ipc_file(&out).unwrap(), vec![back.clone()]);
         fs::remove_file(&out).unwrap();
         back
     }

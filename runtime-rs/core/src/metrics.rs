@@ -78,7 +78,10 @@ pub fn roc_auc(labels: &[i64], pos: i64, scores: &[f64]) -> std::result::Result<
     }
     // the scores of each class as sorted keys: thresholds are then a merge of the two, from the
     // top, and the counts at each threshold are the same whatever the order among ties
-    let (mut pk, mut nk): (Vec<u64>, Vec<u64>) = (Vec::new(), Vec::new());
+    let (mut pk, mut nk) = (
+        Vec::with_capacity(scores.len()),
+        Vec::with_capacity(scores.len()),
+    );
     for (l, s) in labels.iter().zip(scores) {
         if *l == pos {
             pk.push(key(*s));
@@ -139,7 +142,7 @@ pub fn roc_auc(labels: &[i64], pos: i64, scores: &[f64]) -> std::result::Result<
 pub fn roc_auc_ipc(input: &Path, _options_json: &str, out: &Path) -> Result<Outcome> {
     let t0 = Instant::now();
     let batches = read_ipc_file(input)?;
-    let (mut y, mut s): (Vec<i64>, Vec<f64>) = (Vec::new(), Vec::new());
+    let mut columns = Vec::with_capacity(batches.len());
     for b in &batches {
         let (Some(yc), Some(sc)) = (b.column_by_name("y"), b.column_by_name("score")) else {
             return Ok(Outcome::Declined("input needs columns y and score".into()));
@@ -155,9 +158,26 @@ pub fn roc_auc_ipc(input: &Path, _options_json: &str, out: &Path) -> Result<Outc
         if yc.null_count() > 0 || sc.null_count() > 0 {
             return Ok(Outcome::Declined("missing values".into()));
         }
-        y.extend_from_slice(yc.values());
-        s.extend_from_slice(sc.values());
+        columns.push((yc.values(), sc.values()));
     }
+    // one batch (what the shim writes) is used in place; several are joined
+    let joined;
+    let (y, s): (&[i64], &[f64]) = match columns.as_slice() {
+        [(y, s)] => (y, s),
+        _ => {
+            joined = (
+                columns
+                    .iter()
+                    .flat_map(|c| c.0.iter().copied())
+                    .collect::<Vec<i64>>(),
+                columns
+                    .iter()
+                    .flat_map(|c| c.1.iter().copied())
+                    .collect::<Vec<f64>>(),
+            );
+            (&joined.0, &joined.1)
+        }
+    };
     let Some(&first) = y.first() else {
         return Ok(Outcome::Declined("no samples".into()));
     };
@@ -173,7 +193,7 @@ pub fn roc_auc_ipc(input: &Path, _options_json: &str, out: &Path) -> Result<Outc
         ));
     }
     // label_binarize makes the larger label the positive class
-    let auc = match roc_auc(&y, first.max(other), &s) {
+    let auc = match roc_auc(y, first.max(other), s) {
         Ok(a) => a,
         Err(why) => return Ok(Outcome::Declined(why)),
     };
