@@ -12,7 +12,7 @@ library exactly, and the library's own code does everything around it:
 - ``HashingVectorizer.transform``: tokenising and murmurhash3 of every feature (the kernel
   returns them in FeatureHasher's order); the csr_array, ``sum_duplicates``, ``binary`` and
   ``normalize`` are scikit-learn's own code, as in the original method.
-- ``sklearn.metrics.roc_auc_score`` with default arguments on binary integer or bool labels and
+- ``sklearn.metrics.roc_auc_score`` (the public name) with default arguments on binary integer or bool labels and
   float64 scores: the sort, the curve and the trapezoid sum, exactly (see runtime-rs
   metrics.rs); anything else (weights, max_fpr, multiclass, one class, NaN) is the original's.
 
@@ -60,11 +60,12 @@ def install() -> None:
         original = vars(owner)[name]
         _installed.append((owner, name, original))
         setattr(owner, name, make(original))
+    # the public name only: sklearn's own references (the "roc_auc" scorer) keep the original,
+    # which must stay what `sklearn.metrics._ranking.roc_auc_score` names for pickle to find it
+    # (a fitted GridSearchCV(scoring="roc_auc") is pickled into the store)
     original = ranking.roc_auc_score
-    substitute = _make_roc_auc(original)
-    for owner in (ranking, sklearn.metrics):  # the function and its public name
-        _installed.append((owner, "roc_auc_score", original))
-        setattr(owner, "roc_auc_score", substitute)
+    _installed.append((sklearn.metrics, "roc_auc_score", original))
+    sklearn.metrics.roc_auc_score = _make_roc_auc(original)
 
 
 def uninstall() -> None:
