@@ -56,6 +56,19 @@ def case_roc_auc():
     return [time.perf_counter() - t0], repr(auc)
 
 
+def case_f1():
+    import numpy as np
+    from sklearn.metrics import f1_score
+
+    n = 5 * int(os.environ.get("STRATUM_BENCH_KERNEL_ROWS", "200000"))
+    rng = np.random.default_rng(8)
+    y = (rng.random(n) < 0.3).astype(np.int64)
+    pred = np.where(rng.random(n) < 0.2, 1 - y, y)
+    t0 = time.perf_counter()
+    f1 = f1_score(y, pred)
+    return [time.perf_counter() - t0], repr(f1)
+
+
 def vectorizer_case(make):
     docs = notes()
     v = make()
@@ -71,6 +84,7 @@ CASES = {
     "read_parquet": case_read_parquet,
     "read_parquet_shared": case_read_parquet,
     "roc_auc": case_roc_auc,
+    "f1": case_f1,
     "count_vectorizer": lambda: vectorizer_case(lambda: CountVectorizer(ngram_range=(1, 2))),
     "tfidf_vectorizer": lambda: vectorizer_case(lambda: TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True)),
     "hashing_vectorizer": lambda: vectorizer_case(lambda: HashingVectorizer(ngram_range=(1, 2), n_features=2**18)),

@@ -126,6 +126,7 @@ const KERNEL_CASES: { name: string; kernel: string; size: (rows: number) => stri
   { name: 'read_parquet', kernel: 'pd.read_parquet (transactions)', size: (r) => `${(5 * r).toLocaleString('en')} rows x 6` },
   { name: 'read_parquet_shared', kernel: 'pd.read_parquet, 2nd script', size: (r) => `${(5 * r).toLocaleString('en')} rows x 6`, shared: true },
   { name: 'roc_auc', kernel: 'roc_auc_score (binary, ties)', size: (r) => `${(5 * r).toLocaleString('en')} samples` },
+  { name: 'f1', kernel: 'f1_score (binary)', size: (r) => `${(5 * r).toLocaleString('en')} samples` },
   { name: 'count_vectorizer', kernel: 'CountVectorizer((1,2)).fit_transform', size: (r) => `${r.toLocaleString('en')} docs` },
   { name: 'tfidf_vectorizer', kernel: 'TfidfVectorizer((1,2), min_df=2).fit_transform', size: (r) => `${r.toLocaleString('en')} docs` },
   { name: 'hashing_vectorizer', kernel: 'HashingVectorizer((1,2), 2**18).fit_transform', size: (r) => `${r.toLocaleString('en')} docs` },

@@ -36,7 +36,7 @@ describe('kernel substitutions under the coordinator', () => {
     for (const why of Object.keys(r.batch.kernel_declined)) expect(why).toMatch(/^(count_vocab|hash_features): character U\+[0-9A-F]{4,} is outside Latin-1$/);
   }, 300000);
 
-  test('roc_auc_score: randomised binary problems give bit-identical AUCs; other calls stay with sklearn', async () => {
+  test('roc_auc_score, f1 / precision / recall: randomised binary problems give bit-identical scores; other calls stay with sklearn', async () => {
     const r = await coord.runScripts(['tests/py/kernel_metrics_conformance.py'], { cwd: ROOT, outDir: out });
     const s = r.scripts[0];
     const stderr = fs.readFileSync(s.stderr_path, 'utf8');
@@ -45,8 +45,10 @@ describe('kernel substitutions under the coordinator', () => {
     expect(m).not.toBeNull();
     expect(Number(m![2])).toBeGreaterThanOrEqual(300);
     expect(r.batch.kernels.roc_auc).toBeGreaterThanOrEqual(300);
-    // what reached the kernel and was declined: the one-class and the NaN case
+    expect(r.batch.kernels.binary_score).toBeGreaterThanOrEqual(200);
+    // what reached a kernel and was declined: the cases where sklearn raises or warns
     for (const why of Object.keys(r.batch.kernel_declined).filter((k) => k.startsWith('roc_auc'))) expect(why).toMatch(/one class|NaN or infinity/);
+    for (const why of Object.keys(r.batch.kernel_declined).filter((k) => k.startsWith('binary_score'))) expect(why).toMatch(/zero denominator|pos_label|more than two labels/);
   }, 300000);
 
   test('kernel requests are checked: unknown kernels and inputs outside the store are declined', async () => {

@@ -15,6 +15,9 @@ library exactly, and the library's own code does everything around it:
 - ``sklearn.metrics.roc_auc_score`` (the public name) with default arguments on binary integer or bool labels and
   float64 scores: the sort, the curve and the trapezoid sum, exactly (see runtime-rs
   metrics.rs); anything else (weights, max_fpr, multiclass, one class, NaN) is the original's.
+- ``f1_score`` / ``precision_score`` / ``recall_score`` (public names) with ``average="binary"``
+  on integer or bool labels: the counts and the divisions of precision_recall_fscore_support;
+  more than two labels, an absent positive label or a zero denominator are the original's.
 
 Public entry points are installed *before* the tracing patches, so a user's call is traced
 first and the kernel runs inside it.
@@ -53,7 +56,6 @@ def install() -> None:
     if _installed:
         return
     import sklearn.metrics
-    import sklearn.metrics._ranking as ranking
     from sklearn.feature_extraction.text import CountVectorizer, HashingVectorizer
 
     for owner, name, make in ((CountVectorizer, "_count_vocab", _make_count_vocab), (HashingVectorizer, "transform", _make_hashing_transform)):
@@ -63,9 +65,10 @@ def install() -> None:
     # the public name only: sklearn's own references (the "roc_auc" scorer) keep the original,
     # which must stay what `sklearn.metrics._ranking.roc_auc_score` names for pickle to find it
     # (a fitted GridSearchCV(scoring="roc_auc") is pickled into the store)
-    original = ranking.roc_auc_score
-    _installed.append((sklearn.metrics, "roc_auc_score", original))
-    sklearn.metrics.roc_auc_score = _make_roc_auc(original)
+    for name, make in (("roc_auc_score", _make_roc_auc), *((n, _make_binary_score) for n in BINARY_SCORES)):
+        original = getattr(sklearn.metrics, name)
+        _installed.append((sklearn.metrics, name, original))
+        setattr(sklearn.metrics, name, make(original))
 
 
 def uninstall() -> None:
@@ -150,6 +153,44 @@ def _make_roc_auc(original):
         return None if res is None else float(res.column("auc")[0].as_py())
 
     return _substitute("roc_auc", original, plan, run)
+
+
+BINARY_SCORES = {"f1_score": "f1", "precision_score": "precision", "recall_score": "recall"}
+
+
+def _make_binary_score(original):
+    """f1_score / precision_score / recall_score with average="binary" on integer or bool labels."""
+    import inspect
+
+    import numpy as np
+
+    signature = inspect.signature(original)
+    score = BINARY_SCORES[original.__name__]
+
+    def plan(*args, **kwargs):
+        try:
+            given = signature.bind(*args, **kwargs).arguments
+        except TypeError:
+            return None  # the original raises its own error
+        if given.get("labels") is not None or given.get("sample_weight") is not None:
+            return None
+        average, zero_division, pos = given.get("average", "binary"), given.get("zero_division", "warn"), given.get("pos_label", 1)
+        if not (isinstance(average, str) and average == "binary" and isinstance(zero_division, str) and zero_division == "warn"):
+            return None
+        if type(pos) is not int and not isinstance(pos, np.integer):  # bools, floats, strings: sklearn
+            return None
+        y, pred = _binary_labels(given["y_true"]), _binary_labels(given["y_pred"])
+        if y is None or pred is None or len(y) != len(pred) or len(y) < MIN_SAMPLES:
+            return None
+        return y, pred, int(pos)
+
+    def run(p, *args, **kwargs):
+        import pyarrow as pa
+
+        res = _kernel("binary_score", pa.table({"y": p[0], "pred": p[1]}), {"score": score, "pos_label": p[2]})
+        return None if res is None else float(res.column("value")[0].as_py())
+
+    return _substitute("binary_score", original, plan, run)
 
 
 def _one_d(values):

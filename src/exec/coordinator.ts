@@ -13,7 +13,7 @@ import type { KernelReply, LookupReply, ShimMessage, SourceInfo } from '../trace
 import { csvKernelOptions, parquetKernelOptions } from './kernels';
 import { Asker, MemoTable } from './memo';
 import { killGroup, Zygote } from './pool';
-import { countVocab, hashFeatures, hashFile, KernelResult, readCsv, readParquet, rocAuc } from './runtime';
+import { binaryScore, countVocab, hashFeatures, hashFile, KernelResult, readCsv, readParquet, rocAuc } from './runtime';
 import { ResultStore } from './store';
 
 export interface CoordinatorOptions {
@@ -464,6 +464,7 @@ const KERNELS: Record<string, (input: string, options: Record<string, unknown>, 
   count_vocab: countVocab,
   hash_features: hashFeatures,
   roc_auc: rocAuc,
+  binary_score: binaryScore,
 };
 
 export function lidOf(...parts: string[]): string {

@@ -8,6 +8,7 @@ interface Addon {
   countVocab(inPath: string, optionsJson: string, outPath: string): Promise<string>;
   hashFeatures(inPath: string, optionsJson: string, outPath: string): Promise<string>;
   rocAuc(inPath: string, optionsJson: string, outPath: string): Promise<string>;
+  binaryScore(inPath: string, optionsJson: string, outPath: string): Promise<string>;
   hashFile(path: string): Promise<string>;
   version(): string;
 }
@@ -40,7 +41,7 @@ export function loadRuntime(): Addon {
 }
 
 /** Runs a file-to-file kernel of the addon; failures name the kernel and its input. */
-async function runKernel(name: 'readCsv' | 'readParquet' | 'countVocab' | 'hashFeatures' | 'rocAuc', label: string, input: string, options: Record<string, unknown>, outPath: string): Promise<KernelResult> {
+async function runKernel(name: 'readCsv' | 'readParquet' | 'countVocab' | 'hashFeatures' | 'rocAuc' | 'binaryScore', label: string, input: string, options: Record<string, unknown>, outPath: string): Promise<KernelResult> {
   try {
     return JSON.parse(await loadRuntime()[name](input, JSON.stringify(options), outPath)) as KernelResult;
   } catch (e) {
@@ -63,6 +64,9 @@ export const hashFeatures = (input: string, options: Record<string, unknown>, ou
 
 /** scikit-learn's roc_auc_score on the labels and scores of an Arrow IPC file. */
 export const rocAuc = (input: string, options: Record<string, unknown>, outPath: string) => runKernel('rocAuc', 'roc_auc', input, options, outPath);
+
+/** scikit-learn's binary f1 / precision / recall on the labels and predictions of an Arrow IPC file. */
+export const binaryScore = (input: string, options: Record<string, unknown>, outPath: string) => runKernel('binaryScore', 'binary_score', input, options, outPath);
 
 export async function hashFile(file: string): Promise<string> {
   try {

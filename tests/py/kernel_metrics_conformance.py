@@ -1,4 +1,4 @@
-"""Conformance of the Rust roc_auc kernel, run *under the coordinator* (tests/kernels.test.ts).
+"""Conformance of the Rust metric kernels, run *under the coordinator* (tests/kernels.test.ts).
 
 For randomised binary problems (few and many distinct scores, heavy ties, signed zeros, huge
 and tiny scores, imbalanced and balanced classes, labels 0/1, -1/1, 3/7, bools, int32 and
@@ -6,7 +6,9 @@ uint8, numpy arrays and Series), `roc_auc_score` through stratum's substitution 
 coordinator -> Rust) must equal scikit-learn's own function bit for bit, and every supported
 case must have run on the kernel. Unsupported calls (weights, max_fpr, one class, NaN, float
 labels, string labels, multiclass) must be declined or left alone, and still identical,
-errors and warnings included. Prints one summary line; any mismatch raises.
+errors and warnings included. Then the same for f1_score / precision_score / recall_score with
+average="binary" (flipped predictions, positive labels other than 1, bools, Series).
+Prints one summary line; any mismatch raises.
 """
 
 import random
@@ -116,6 +118,65 @@ for args, kwargs in declined:
     else:
         assert same(got[0], want[0]), (kwargs, got[0], want[0])
     assert kernels.stats["runs"] == before, f"declined case ran on the kernel: {kwargs}"
+    cases += 1
+
+# f1 / precision / recall with average="binary"
+scores_fns = {name: getattr(sklearn.metrics, name) for name in kernels.BINARY_SCORES}
+originals = {name: fn.__stratum_original__.__stratum_kernel_original__ for name, fn in scores_fns.items()}
+import sklearn.metrics._classification as classification  # noqa: E402
+
+assert all(getattr(classification, name) is originals[name] for name in originals)
+for i in range(240):
+    n = pyrng.choice([2, 5, 100, 1000, 20000])
+    y = labels(n)
+    flip = rng.random(n) < pyrng.choice([0.0, 0.1, 0.5, 1.0])
+    values = np.unique(y)
+    if y.dtype == np.bool_:
+        pred, kwargs = y ^ flip, {}
+    else:  # swap the two labels where flipped; the larger label is the positive one
+        pred = np.where(flip, values.min() + values.max() - y, y).astype(y.dtype)
+        kwargs = {} if values.max() == 1 else {"pos_label": int(values.max())}
+    name = pyrng.choice(sorted(scores_fns))
+    if pyrng.random() < 0.2:
+        y, pred = pd.Series(y), pd.Series(pred)
+    before = kernels.stats["runs"]
+    got, want = call(scores_fns[name], y, pred, **kwargs), call(originals[name], y, pred, **kwargs)
+    assert got[1] == want[1], (i, name, got[1], want[1])
+    assert (got[0] == want[0]) if isinstance(want[0], tuple) else same(got[0], want[0]), (i, name, n, got[0], want[0])
+    cases += 1
+    ran = kernels.stats["runs"] - before
+    # every case with a non-zero denominator runs on the kernel
+    if not want[1] and not isinstance(want[0], tuple):
+        assert ran == 1, f"{name} case {i} did not run on the kernel"
+        runs += 1
+
+n = 500
+y = rng.integers(0, 2, n)
+pred = rng.integers(0, 2, n)
+for name in sorted(scores_fns):
+    for args, kwargs in [
+        ((y, pred), {"average": "macro"}),
+        ((y, pred), {"sample_weight": rng.random(n)}),
+        ((y, pred), {"zero_division": 0.0}),
+        ((y, pred), {"pos_label": 2}),  # absent: sklearn raises
+        ((rng.integers(0, 3, n), pred), {}),  # multiclass with average="binary": sklearn raises
+        ((y.astype(np.float64), pred), {}),
+        ((np.where(y == 1, "a", "b"), np.where(pred == 1, "a", "b")), {"pos_label": "a"}),
+        ((list(y), list(pred)), {}),
+    ]:
+        before = kernels.stats["runs"]
+        got, want = call(scores_fns[name], *args, **kwargs), call(originals[name], *args, **kwargs)
+        assert got[1] == want[1], (name, kwargs, got[1], want[1])
+        assert (got[0] == want[0]) if isinstance(want[0], tuple) else same(got[0], want[0]), (name, kwargs, got[0], want[0])
+        assert kernels.stats["runs"] == before, f"{name} {kwargs} ran on the kernel"
+        cases += 1
+    # nothing predicted positive: precision's denominator is zero (sklearn warns, applies
+    # zero_division); recall and f1 are defined and run on the kernel
+    before = kernels.stats["runs"]
+    zeros = np.zeros(n, dtype=np.int64)
+    got, want = call(scores_fns[name], y, zeros), call(originals[name], y, zeros)
+    assert got[1] == want[1] and same(got[0], want[0]), (name, got, want)
+    assert kernels.stats["runs"] == before + (name != "precision_score"), name
     cases += 1
 
 print(f"metrics kernel conformance: {cases} cases identical, {runs} kernel runs")

@@ -15,6 +15,6 @@ pub mod tokenize;
 pub use csv::{read_csv_to_ipc, Outcome};
 pub use error::Error;
 pub use hash::hash_file;
-pub use metrics::roc_auc_ipc;
+pub use metrics::{binary_score_ipc, roc_auc_ipc};
 pub use parquet::read_parquet_to_ipc;
 pub use text::{count_vocab_ipc, hash_features_ipc};

@@ -208,6 +208,116 @@ pub fn roc_auc_ipc(input: &Path, _options_json: &str, out: &Path) -> Result<Outc
     })
 }
 
+/// Which of scikit-learn's binary classification scores [`binary_score`] computes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Score {
+    F1,
+    Precision,
+    Recall,
+}
+
+/// `f1_score` / `precision_score` / `recall_score(y_true, y_pred, pos_label=pos)` with
+/// `average="binary"`: the counts of `precision_recall_fscore_support`, then its divisions in
+/// its order (f1 = 2.0 * tp / (true + predicted)). `Err` declines: more than two labels, the
+/// positive label absent, or a zero denominator (scikit-learn raises or warns there).
+pub fn binary_score(
+    y: &[i64],
+    pred: &[i64],
+    pos: i64,
+    score: Score,
+) -> std::result::Result<f64, String> {
+    if y.len() != pred.len() {
+        return Err("y_true and y_pred differ in length".into());
+    }
+    // the labels of both (np.union1d): at most two, one of them the positive label
+    let mut labels: Vec<i64> = Vec::with_capacity(3);
+    for v in y.iter().chain(pred) {
+        if !labels.contains(v) {
+            labels.push(*v);
+            if labels.len() > 2 {
+                return Err(
+                    "more than two labels (multiclass: scikit-learn raises for average='binary')"
+                        .into(),
+                );
+            }
+        }
+    }
+    if !labels.contains(&pos) {
+        return Err("pos_label is not among the labels (scikit-learn raises or warns)".into());
+    }
+    let (tp, predicted, truth) = y
+        .par_iter()
+        .zip(pred.par_iter())
+        .map(|(a, b)| {
+            (
+                (*a == pos && *b == pos) as u64,
+                (*b == pos) as u64,
+                (*a == pos) as u64,
+            )
+        })
+        .reduce(|| (0, 0, 0), |x, z| (x.0 + z.0, x.1 + z.1, x.2 + z.2));
+    let (tp, predicted, truth) = (tp as f64, predicted as f64, truth as f64);
+    let (num, den) = match score {
+        Score::Precision => (tp, predicted),
+        Score::Recall => (tp, truth),
+        Score::F1 => ((1.0 + 1.0) * tp, 1.0 * truth + predicted),
+    };
+    if den == 0.0 {
+        return Err("a zero denominator (scikit-learn applies zero_division and warns)".into());
+    }
+    Ok(num / den)
+}
+
+/// The IPC face of [`binary_score`]: int64 columns `y` and `pred`; options
+/// `{"score": "f1"|"precision"|"recall", "pos_label": int}`; the result is a one-row file with
+/// float64 column `value`.
+pub fn binary_score_ipc(input: &Path, options_json: &str, out: &Path) -> Result<Outcome> {
+    let t0 = Instant::now();
+    let v: serde_json::Value = match serde_json::from_str(options_json) {
+        Ok(v) => v,
+        Err(e) => return Ok(Outcome::Declined(format!("bad options: {e}"))),
+    };
+    let score = match v.get("score").and_then(|s| s.as_str()) {
+        Some("f1") => Score::F1,
+        Some("precision") => Score::Precision,
+        Some("recall") => Score::Recall,
+        other => return Ok(Outcome::Declined(format!("unknown score {other:?}"))),
+    };
+    let Some(pos) = v.get("pos_label").and_then(|p| p.as_i64()) else {
+        return Ok(Outcome::Declined("pos_label must be an integer".into()));
+    };
+    let batches = read_ipc_file(input)?;
+    let [b] = batches.as_slice() else {
+        return Ok(Outcome::Declined("input must be one record batch".into()));
+    };
+    let (Some(y), Some(p)) = (b.column_by_name("y"), b.column_by_name("pred")) else {
+        return Ok(Outcome::Declined("input needs columns y and pred".into()));
+    };
+    let (Some(y), Some(p)) = (
+        y.as_primitive_opt::<Int64Type>(),
+        p.as_primitive_opt::<Int64Type>(),
+    ) else {
+        return Ok(Outcome::Declined("y and pred must be int64".into()));
+    };
+    if y.null_count() > 0 || p.null_count() > 0 {
+        return Ok(Outcome::Declined("missing values".into()));
+    }
+    let value = match binary_score(y.values(), p.values(), pos, score) {
+        Ok(x) => x,
+        Err(why) => return Ok(Outcome::Declined(why)),
+    };
+    let batch =
+        RecordBatch::try_from_iter([("value", Arc::new(Float64Array::from(vec![value])) as _)])
+            .expect("one column");
+    let bytes = write_ipc_file(&batch, out)?;
+    Ok(Outcome::Ok {
+        rows: y.len(),
+        cols: 1,
+        bytes,
+        elapsed_ms: t0.elapsed().as_secs_f64() * 1000.0,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -240,5 +350,19 @@ mod tests {
         assert_eq!(roc_auc(&[7, 3, 7], 7, &[-0.0, 0.0, 1.0]), Ok(0.75));
         assert!(roc_auc(&[1, 1], 1, &[0.1, 0.2]).is_err());
         assert!(roc_auc(&[1, 0], 1, &[f64::NAN, 0.2]).is_err());
+    }
+
+    #[test]
+    fn binary_scores() {
+        let y = [1, 1, 0, 0, 1];
+        let p = [1, 0, 1, 0, 1];
+        // tp 2, predicted 3, true 3
+        assert_eq!(binary_score(&y, &p, 1, Score::Precision), Ok(2.0 / 3.0));
+        assert_eq!(binary_score(&y, &p, 1, Score::Recall), Ok(2.0 / 3.0));
+        assert_eq!(binary_score(&y, &p, 1, Score::F1), Ok(4.0 / 6.0));
+        assert_eq!(binary_score(&y, &p, 0, Score::Precision), Ok(0.5));
+        assert!(binary_score(&[0, 2, 1], &[0, 0, 1], 1, Score::F1).is_err());
+        assert!(binary_score(&[0, 2], &[0, 2], 1, Score::F1).is_err());
+        assert!(binary_score(&[0, 1], &[0, 0], 1, Score::Precision).is_err());
     }
 }

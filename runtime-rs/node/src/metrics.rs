@@ -1,4 +1,4 @@
-//! `rocAuc(inPath, optionsJson, outPath): Promise<string>`.
+//! `rocAuc(...)` and `binaryScore(...)` (inPath, optionsJson, outPath): Promise<string>.
 
 use napi::bindgen_prelude::AsyncTask;
 use napi_derive::napi;
@@ -11,6 +11,22 @@ use crate::task::KernelTask;
 pub fn roc_auc(input: String, options_json: String, out_path: String) -> AsyncTask<KernelTask> {
     AsyncTask::new(KernelTask::new(
         stratum_core::roc_auc_ipc,
+        input,
+        options_json,
+        out_path,
+    ))
+}
+
+/// scikit-learn's binary `f1_score` / `precision_score` / `recall_score` on the labels (`y`) and
+/// predictions (`pred`, int64) of an Arrow IPC file; the result (`value`) at `outPath`.
+#[napi(js_name = "binaryScore", ts_return_type = "Promise<string>")]
+pub fn binary_score(
+    input: String,
+    options_json: String,
+    out_path: String,
+) -> AsyncTask<KernelTask> {
+    AsyncTask::new(KernelTask::new(
+        stratum_core::binary_score_ipc,
         input,
         options_json,
         out_path,
