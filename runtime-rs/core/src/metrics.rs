@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use arrow_array::cast::AsArray;
-use arrow_array::types::{Float64Type, Int64Type};
+use arrow_array::types::{ArrowPrimitiveType, Float64Type, Int64Type};
 use arrow_array::{Array, Float64Array, RecordBatch};
 use rayon::prelude::*;
 
@@ -142,47 +142,14 @@ pub fn roc_auc(labels: &[i64], pos: i64, scores: &[f64]) -> std::result::Result<
 pub fn roc_auc_ipc(input: &Path, _options_json: &str, out: &Path) -> Result<Outcome> {
     let t0 = Instant::now();
     let batches = read_ipc_file(input)?;
-    let mut columns = Vec::with_capacity(batches.len());
-    for b in &batches {
-        let (Some(yc), Some(sc)) = (b.column_by_name("y"), b.column_by_name("score")) else {
-            return Ok(Outcome::Declined("input needs columns y and score".into()));
-        };
-        let (Some(yc), Some(sc)) = (
-            yc.as_primitive_opt::<Int64Type>(),
-            sc.as_primitive_opt::<Float64Type>(),
-        ) else {
-            return Ok(Outcome::Declined(
-                "y must be int64 and score float64".into(),
-            ));
-        };
-        if yc.null_count() > 0 || sc.null_count() > 0 {
-            return Ok(Outcome::Declined("missing values".into()));
-        }
-        columns.push((yc.values(), sc.values()));
-    }
-    // one batch (what the shim writes) is used in place; several are joined
-    let joined;
-    let (y, s): (&[i64], &[f64]) = match columns.as_slice() {
-        [(y, s)] => (y, s),
-        _ => {
-            joined = (
-                columns
-                    .iter()
-                    .flat_map(|c| c.0.iter().copied())
-                    .collect::<Vec<i64>>(),
-                columns
-                    .iter()
-                    .flat_map(|c| c.1.iter().copied())
-                    .collect::<Vec<f64>>(),
-            );
-            (&joined.0, &joined.1)
-        }
+    let (y, s) = match two_columns::<Int64Type, Float64Type>(&batches, "y", "score") {
+        Ok(c) => c,
+        Err(why) => return Ok(Outcome::Declined(why)),
     };
     let Some(&first) = y.first() else {
         return Ok(Outcome::Declined("no samples".into()));
     };
-    let other = y.iter().copied().find(|v| *v != first);
-    let Some(other) = other else {
+    let Some(other) = y.iter().copied().find(|v| *v != first) else {
         return Ok(Outcome::Declined(
             "y_true holds one class (scikit-learn warns and returns NaN)".into(),
         ));
@@ -193,15 +160,45 @@ pub fn roc_auc_ipc(input: &Path, _options_json: &str, out: &Path) -> Result<Outc
         ));
     }
     // label_binarize makes the larger label the positive class
-    let auc = match roc_auc(y, first.max(other), s) {
-        Ok(a) => a,
-        Err(why) => return Ok(Outcome::Declined(why)),
+    match roc_auc(y, first.max(other), s) {
+        Ok(auc) => scalar_result("auc", auc, y.len(), out, t0),
+        Err(why) => Ok(Outcome::Declined(why)),
+    }
+}
+
+/// The two named, null-free columns of the one record batch the shim writes.
+fn two_columns<'a, A: ArrowPrimitiveType, B: ArrowPrimitiveType>(
+    batches: &'a [RecordBatch],
+    a: &str,
+    b: &str,
+) -> std::result::Result<(&'a [A::Native], &'a [B::Native]), String> {
+    let [batch] = batches else {
+        return Err("the input must be one record batch".into());
     };
-    let batch = RecordBatch::try_from_iter([("auc", Arc::new(Float64Array::from(vec![auc])) as _)])
-        .expect("one column");
+    let (Some(x), Some(y)) = (batch.column_by_name(a), batch.column_by_name(b)) else {
+        return Err(format!("the input needs columns {a} and {b}"));
+    };
+    let (Some(x), Some(y)) = (x.as_primitive_opt::<A>(), y.as_primitive_opt::<B>()) else {
+        return Err(format!(
+            "{a} must be {} and {b} {}",
+            A::DATA_TYPE,
+            B::DATA_TYPE
+        ));
+    };
+    if x.null_count() > 0 || y.null_count() > 0 {
+        return Err("missing values".into());
+    }
+    Ok((x.values(), y.values()))
+}
+
+/// A one-row result file with the float64 column `name`.
+fn scalar_result(name: &str, value: f64, rows: usize, out: &Path, t0: Instant) -> Result<Outcome> {
+    let batch =
+        RecordBatch::try_from_iter([(name, Arc::new(Float64Array::from(vec![value])) as _)])
+            .expect("one column");
     let bytes = write_ipc_file(&batch, out)?;
     Ok(Outcome::Ok {
-        rows: y.len(),
+        rows,
         cols: 1,
         bytes,
         elapsed_ms: t0.elapsed().as_secs_f64() * 1000.0,
@@ -287,35 +284,14 @@ pub fn binary_score_ipc(input: &Path, options_json: &str, out: &Path) -> Result<
         return Ok(Outcome::Declined("pos_label must be an integer".into()));
     };
     let batches = read_ipc_file(input)?;
-    let [b] = batches.as_slice() else {
-        return Ok(Outcome::Declined("input must be one record batch".into()));
-    };
-    let (Some(y), Some(p)) = (b.column_by_name("y"), b.column_by_name("pred")) else {
-        return Ok(Outcome::Declined("input needs columns y and pred".into()));
-    };
-    let (Some(y), Some(p)) = (
-        y.as_primitive_opt::<Int64Type>(),
-        p.as_primitive_opt::<Int64Type>(),
-    ) else {
-        return Ok(Outcome::Declined("y and pred must be int64".into()));
-    };
-    if y.null_count() > 0 || p.null_count() > 0 {
-        return Ok(Outcome::Declined("missing values".into()));
-    }
-    let value = match binary_score(y.values(), p.values(), pos, score) {
-        Ok(x) => x,
+    let (y, p) = match two_columns::<Int64Type, Int64Type>(&batches, "y", "pred") {
+        Ok(c) => c,
         Err(why) => return Ok(Outcome::Declined(why)),
     };
-    let batch =
-        RecordBatch::try_from_iter([("value", Arc::new(Float64Array::from(vec![value])) as _)])
-            .expect("one column");
-    let bytes = write_ipc_file(&batch, out)?;
-    Ok(Outcome::Ok {
-        rows: y.len(),
-        cols: 1,
-        bytes,
-        elapsed_ms: t0.elapsed().as_secs_f64() * 1000.0,
-    })
+    match binary_score(y, p, pos, score) {
+        Ok(value) => scalar_result("value", value, y.len(), out, t0),
+        Err(why) => Ok(Outcome::Declined(why)),
+    }
 }
 
 #[cfg(test)]
