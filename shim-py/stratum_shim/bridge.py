@@ -37,12 +37,10 @@ def ipc_to_frame(path: str) -> pd.DataFrame:
     timestamps datetime64[us] with NaT for nulls. The index is a RangeIndex and the columns
     Index has dtype ``str`` (int64 labels 0..n when the schema says so: header=None).
     """
-    with open(path, "rb") as f:
-        size = os.fstat(f.fileno()).st_size
-        mm = mmap.mmap(f.fileno(), size, access=mmap.ACCESS_COPY) if size else b""
+    mm = _map(path)
     buf = pa.py_buffer(mm)
     table = pa.ipc.open_file(pa.BufferReader(buf)).read_all()
-    if not size or table.num_rows == 0:
+    if not len(mm) or table.num_rows == 0:
         return table.to_pandas()
     base = buf.address
     columns = {}
@@ -57,12 +55,17 @@ def ipc_to_frame(path: str) -> pd.DataFrame:
     return df
 
 
+def _map(path: str):
+    """A private copy-on-write mapping of the file (empty bytes for an empty file)."""
+    with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        return mmap.mmap(f.fileno(), size, access=mmap.ACCESS_COPY) if size else b""
+
+
 def ipc_table(path: str) -> pa.Table:
     """The Arrow table of an IPC file or stream (a stream when its batches carry their own
     dictionaries), memory-mapped copy-on-write like ipc_to_frame."""
-    with open(path, "rb") as f:
-        size = os.fstat(f.fileno()).st_size
-        mm = mmap.mmap(f.fileno(), size, access=mmap.ACCESS_COPY)
+    mm = _map(path)
     source = pa.BufferReader(pa.py_buffer(mm))
     if mm[:6] == b"ARROW1":
         return pa.ipc.open_file(source).read_all()

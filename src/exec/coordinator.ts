@@ -245,7 +245,11 @@ export class Coordinator implements MessageHandler {
    * pandas (a Parquet result is the Arrow table pyarrow reads, converted by pandas in the shim).
    */
   private async lookupSource(asker: Asker, requestId: number, op: string, s: SourceInfo): Promise<void> {
-    const src = SOURCES[op] ?? SOURCES['pd.read_csv'];
+    const src = SOURCES[op];
+    if (!src) {
+      asker.reply(requestId, { status: 'local', reason: `no file source ${JSON.stringify(op)}` });
+      return;
+    }
     let lid: string;
     try {
       lid = lidOf(src.name, await this.fileHash(s), s.kw_lid);
