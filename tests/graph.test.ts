@@ -11,7 +11,7 @@ describe('merged graph (CSE by LID)', () => {
 
   test('before: 9 records; after: one node per distinct computation', () => {
     const g = mergeTraces([a, b, c]);
-    expect(g.stats()).toEqual({ ops_total: 9, ops_unique: 6, shared_nodes: 2, opaque: 1, hits: 2, bytes_shared: 2000 });
+    expect(g.stats()).toEqual({ ops_total: 9, ops_unique: 6, shared_nodes: 2, opaque: 1, hits: 2, bytes_shared: 2000, prefix_hits: 0, prefix_saved_s: 0 });
     expect(g.nodes.get('L1')!.scripts).toEqual(new Set(['a', 'b', 'c']));
     expect(g.nodes.get('L1')!.costMs).toBe(100); // hits do not count as the cost of computing it
     expect(g.nodes.get('L2')!.costMs).toBe(9); // cheapest measured computation
@@ -27,6 +27,13 @@ describe('merged graph (CSE by LID)', () => {
     // unique cost: 100 + 9 + 50 + 70 + 1 (u123) + 5 (opaque) = 235 ms; glue: a 1000-160, b 1000-81, c 500-7
     const limit = batchLimitS(g, [{ script: 'a', wall_s: 1 }, { script: 'b', wall_s: 1 }, { script: 'c', wall_s: 0.5 }], 2, 0.5);
     expect(limit).toBeCloseTo((235 + 840 + 919 + 493) / 1000 / 2 + 0.5, 6);
+  });
+
+  test('prefix sharing summaries are counted, not merged as ops (their time is inside the traced ops)', () => {
+    const share = (script: string, fit: number, tr: number, ms: number): OpRecord => ({ script, op: 'prefix_share', fit_hits: fit, transform_hits: tr, elapsed_ms: ms });
+    const g = mergeTraces([[...a, share('a', 30, 30, 2500)], [share('b', 4, 2, 120.5)]]);
+    expect(g.stats()).toMatchObject({ ops_total: 3, ops_unique: 3, prefix_hits: 66, prefix_saved_s: 2.621 });
+    expect(g.uniqueCostMs()).toBe(160);
   });
 
   test('reports files written by several scripts', () => {

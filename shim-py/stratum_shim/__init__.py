@@ -38,11 +38,15 @@ def activate(socket_path: str | None = None, trace_path: str | None = None, scri
 
 def deactivate() -> None:
     """Flush and close the sink; patches stay installed but pass calls straight through."""
+    from . import prefix
     from .dispatch import RT
 
     sink, RT.sink, RT.client = RT.sink, None, None
     if sink is not None:
         try:
+            summary = prefix.summary(RT.script_id)
+            if summary is not None:
+                sink.record(summary)
             sink.close()
         except Exception:
             pass

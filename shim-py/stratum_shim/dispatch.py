@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 
-from . import cores
+from . import cores, prefix
 from .handlers import HANDLERS, Plan
 
 _INTERNAL_ROOTS = frozenset(
@@ -40,6 +40,7 @@ class Runtime:
     min_memo_rows_pandas = int(os.environ.get("STRATUM_MEMO_MIN_ROWS_PANDAS", "50000"))
     publish_min_ms = float(os.environ.get("STRATUM_PUBLISH_MIN_MS", "20"))
     errors = 0
+    calls = 0  # user-level traced calls so far (names of prefix sharing live within one)
 
 
 RT = Runtime()
@@ -67,15 +68,22 @@ def _from_user(frame) -> bool:
 
 def make_wrapper(op: str, kind: str, original):
     handler = HANDLERS[kind]
+    is_fit = kind == "fit"
+    is_transform = kind == "apply" and op.endswith(".transform")
 
     @functools.wraps(original)
     def wrapper(*args, **kwargs):
-        if _tls.depth or RT.sink is None:
+        if is_fit and args:
+            prefix.forget(args[0])
+        if RT.sink is None:
             return original(*args, **kwargs)
-        caller = sys._getframe(1)
-        if not _from_user(caller):
+        caller = None if _tls.depth else sys._getframe(1)
+        if caller is None or not _from_user(caller):  # called by a library
+            if is_transform:
+                return prefix.transform(original, args, kwargs)
             return original(*args, **kwargs)
         cores.refresh()
+        RT.calls += 1
         _tls.depth = 1
         try:
             return _run(op, handler, original, args, kwargs, caller)

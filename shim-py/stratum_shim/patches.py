@@ -206,14 +206,16 @@ def install() -> None:
     global _hook
     if _installed:
         return
-    from . import kernels, warn
+    from . import kernels, prefix, warn
 
     kernels.install()  # first: the tracing patches then wrap the substituted methods
     _patch_pandas()
     _patch_sklearn()
     _patch_open()
 
-    warn.install(lambda owner, name: _installed.append((owner, name, getattr(owner, name))))
+    register = lambda owner, name: _installed.append((owner, name, getattr(owner, name)))  # noqa: E731
+    warn.install(register)
+    prefix.install(register)
     _hook = _SklearnImportHook()
     sys.meta_path.insert(0, _hook)
 

@@ -24,6 +24,7 @@ export function summaryTable(r: BatchReport): string {
   rows.push(
     `${b.scripts} scripts, ${b.failed} failed, ${b.wall_s.toFixed(2)} s on ${b.workers} workers (limit ${b.limit_s.toFixed(2)} s)` +
       ` | ops ${b.ops_total}, distinct ${b.ops_unique}, shared nodes ${b.shared_nodes}, results reused ${b.hits} (${(b.bytes_shared / 1e6).toFixed(1)} MB)` +
+      (b.prefix_hits ? `, pipeline prefixes reused ${b.prefix_hits} (${b.prefix_saved_s.toFixed(1)} s saved)` : '') +
       ` | Rust kernels: ${Object.entries(b.kernels).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}`,
   );
   const declined = Object.entries(b.kernel_declined);

@@ -61,6 +61,9 @@ export interface BatchReport {
     shared_nodes: number;
     hits: number;
     bytes_shared: number;
+    /** Pipeline prefix fits / transforms reused inside scripts (GridSearchCV over the last step...) */
+    prefix_hits: number;
+    prefix_saved_s: number;
     /** Rust kernel runs, in total and by kernel */
     kernel_runs: number;
     kernels: Record<string, number>;
@@ -432,6 +435,8 @@ export class Coordinator implements MessageHandler {
         shared_nodes: st.shared_nodes,
         hits: st.hits,
         bytes_shared: st.bytes_shared,
+        prefix_hits: st.prefix_hits,
+        prefix_saved_s: st.prefix_saved_s,
         kernel_runs: Object.values(this.kernelRuns).reduce((a, b) => a + b, 0),
         kernels: { ...this.kernelRuns },
         lent_slots: this.lentSlots,

@@ -26,6 +26,9 @@ export interface GraphStats {
   opaque: number;
   hits: number;
   bytes_shared: number;
+  /** Pipeline prefix fits and transforms reused inside scripts, and the time they would have taken */
+  prefix_hits: number;
+  prefix_saved_s: number;
 }
 
 const isLocal = (lid: string) => lid.startsWith('u');
@@ -38,6 +41,8 @@ export class MergedGraph {
   opaqueCostMs = 0;
   hits = 0;
   bytesShared = 0;
+  prefixHits = 0;
+  prefixSavedMs = 0;
   /** per script: total elapsed of its traced ops (ms) */
   readonly tracedMs = new Map<string, number>();
   readonly writes = new Map<string, Set<string>>();
@@ -52,6 +57,11 @@ export class MergedGraph {
       return;
     }
     if (rec.op === 'shim_error') return;
+    if (rec.op === 'prefix_share') {  // nested in the script's traced ops: not a node of its own
+      this.prefixHits += (rec.fit_hits ?? 0) + (rec.transform_hits ?? 0);
+      this.prefixSavedMs += rec.elapsed_ms ?? 0;
+      return;
+    }
     this.opsTotal++;
     const elapsed = rec.elapsed_ms ?? 0;
     this.tracedMs.set(rec.script, (this.tracedMs.get(rec.script) ?? 0) + elapsed);
@@ -93,6 +103,8 @@ export class MergedGraph {
       opaque: this.opaqueOps,
       hits: this.hits,
       bytes_shared: this.bytesShared,
+      prefix_hits: this.prefixHits,
+      prefix_saved_s: Math.round(this.prefixSavedMs) / 1000,
     };
   }
 

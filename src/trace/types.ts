@@ -14,6 +14,10 @@ export interface OpRecord {
   path?: string;
   where?: string;
   error?: string;
+  /** 'prefix_share' (one per script, at its end): Pipeline prefix fits / transforms reused in
+   * the script, and their measured cost (elapsed_ms) */
+  fit_hits?: number;
+  transform_hits?: number;
 }
 
 export interface SourceInfo {
