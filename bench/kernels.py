@@ -69,6 +69,17 @@ def case_f1():
     return [time.perf_counter() - t0], repr(f1)
 
 
+def impute_case(strategy):
+    """SimpleImputer(strategy).fit on the 1M x 4 float64 columns (10% missing) of a file read
+    by the script, as agents' frames come from a source (bench/run.ts writes the file)."""
+    from sklearn.impute import SimpleImputer
+
+    X = pd.read_parquet(os.path.join(DATA, "impute.parquet"))
+    t0 = time.perf_counter()
+    imp = SimpleImputer(strategy=strategy).fit(X)
+    return [time.perf_counter() - t0], repr(imp.statistics_.tolist())
+
+
 def vectorizer_case(make):
     docs = notes()
     v = make()
@@ -85,6 +96,9 @@ CASES = {
     "read_parquet_shared": case_read_parquet,
     "roc_auc": case_roc_auc,
     "f1": case_f1,
+    "impute_median": lambda: impute_case("median"),
+    "impute_most_frequent": lambda: impute_case("most_frequent"),
+    "impute_mean": lambda: impute_case("mean"),
     "count_vectorizer": lambda: vectorizer_case(lambda: CountVectorizer(ngram_range=(1, 2))),
     "tfidf_vectorizer": lambda: vectorizer_case(lambda: TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True)),
     "hashing_vectorizer": lambda: vectorizer_case(lambda: HashingVectorizer(ngram_range=(1, 2), n_features=2**18)),

@@ -1,6 +1,6 @@
 /**
  * `npm run bench [-- --rows 20000,200000 --runs 3 --workers N --match REGEX --modes seq,par,stratum
- *                   --what batch,kernels --kernel-rows 200000]`
+ *                   --what batch,kernels --kernel-rows 200000 --kernels read_csv,impute_median]`
  * Runs the fixture batch three ways in one run — plain python one after another, plain python
  * N at a time (N = cores), and stratum — several times, and prints medians and ratios, plus the
  * batch's limit (every distinct node computed once on all cores, from the merged graph).
@@ -25,11 +25,13 @@ interface Args {
   match: RegExp;
   modes: Set<Mode>;
   what: Set<string>;
+  /** kernel cases to run (all when empty) */
+  kernels: Set<string>;
   kernelRows: number;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { rows: [20000], runs: 3, workers: os.cpus().length, match: /./, modes: new Set<Mode>(['seq', 'par', 'stratum']), what: new Set(['batch', 'kernels']), kernelRows: 200000 };
+  const a: Args = { rows: [20000], runs: 3, workers: os.cpus().length, match: /./, modes: new Set<Mode>(['seq', 'par', 'stratum']), what: new Set(['batch', 'kernels']), kernelRows: 200000, kernels: new Set() };
   for (let i = 0; i < argv.length; i++) {
     const v = argv[i + 1];
     if (argv[i] === '--rows') a.rows = v.split(',').map(Number);
@@ -39,6 +41,7 @@ function parseArgs(argv: string[]): Args {
     else if (argv[i] === '--modes') a.modes = new Set(v.split(',') as Mode[]);
     else if (argv[i] === '--what') a.what = new Set(v.split(','));
     else if (argv[i] === '--kernel-rows') a.kernelRows = Number(v);
+    else if (argv[i] === '--kernels') a.kernels = new Set(v.split(','));
     else throw new Error(`unknown argument ${argv[i]}`);
     i++;
   }
@@ -127,6 +130,9 @@ const KERNEL_CASES: { name: string; kernel: string; size: (rows: number) => stri
   { name: 'read_parquet_shared', kernel: 'pd.read_parquet, 2nd script', size: (r) => `${(5 * r).toLocaleString('en')} rows x 6`, shared: true },
   { name: 'roc_auc', kernel: 'roc_auc_score (binary, ties)', size: (r) => `${(5 * r).toLocaleString('en')} samples` },
   { name: 'f1', kernel: 'f1_score (binary)', size: (r) => `${(5 * r).toLocaleString('en')} samples` },
+  { name: 'impute_median', kernel: 'SimpleImputer(median).fit', size: (r) => `${(5 * r).toLocaleString('en')} rows x 4` },
+  { name: 'impute_most_frequent', kernel: 'SimpleImputer(most_frequent).fit', size: (r) => `${(5 * r).toLocaleString('en')} rows x 4` },
+  { name: 'impute_mean', kernel: 'SimpleImputer(mean).fit', size: (r) => `${(5 * r).toLocaleString('en')} rows x 4` },
   { name: 'count_vectorizer', kernel: 'CountVectorizer((1,2)).fit_transform', size: (r) => `${r.toLocaleString('en')} docs` },
   { name: 'tfidf_vectorizer', kernel: 'TfidfVectorizer((1,2), min_df=2).fit_transform', size: (r) => `${r.toLocaleString('en')} docs` },
   { name: 'hashing_vectorizer', kernel: 'HashingVectorizer((1,2), 2**18).fit_transform', size: (r) => `${r.toLocaleString('en')} docs` },
@@ -149,12 +155,23 @@ async function kernelTable(args: Args): Promise<KernelRow[]> {
   if (gen.status !== 0) throw new Error('data generation failed');
   const toParquet = spawnSync(pythonPath(), ['-c', 'import pandas as pd, sys; pd.read_csv(sys.argv[1]).to_parquet(sys.argv[2])', path.join(data, 'transactions.csv'), path.join(data, 'transactions.parquet')], { stdio: ['ignore', 'ignore', 'inherit'] });
   if (toParquet.status !== 0) throw new Error('writing the Parquet file failed');
+  // SimpleImputer's input: 4 float64 columns of different scales, rounded (ties), 10% missing
+  const imputeData = [
+    'import numpy as np, pandas as pd, sys',
+    'n = int(sys.argv[1]); rng = np.random.default_rng(9)',
+    'X = np.round(rng.standard_normal((n, 4)) * [1, 10, 100, 1000], 2); X[rng.random(X.shape) < 0.1] = np.nan',
+    'pd.DataFrame(X, columns=list("abcd")).to_parquet(sys.argv[2])',
+  ].join('\n');
+  const toImpute = spawnSync(pythonPath(), ['-c', imputeData, String(5 * args.kernelRows), path.join(data, 'impute.parquet')], { stdio: ['ignore', 'ignore', 'inherit'] });
+  if (toImpute.status !== 0) throw new Error('writing the imputer input failed');
   const script = path.join(REPO_ROOT, 'bench', 'kernels.py');
   // the second script of a shared case: the same code under another name
   const second = path.join(base, 'kernels_second.py');
   fs.copyFileSync(script, second);
   const rows: KernelRow[] = [];
-  for (const c of KERNEL_CASES) {
+  const unknown = [...args.kernels].filter((k) => !KERNEL_CASES.some((c) => c.name === k));
+  if (unknown.length) throw new Error(`unknown kernel cases: ${unknown.join(', ')} (known: ${KERNEL_CASES.map((c) => c.name).join(', ')})`);
+  for (const c of KERNEL_CASES.filter((k) => !args.kernels.size || args.kernels.has(k.name))) {
     const reps = args.runs;
     const env = { ...process.env, STRATUM_BENCH_DATA: data, STRATUM_BENCH_CASE: c.name, STRATUM_BENCH_KERNEL_ROWS: String(args.kernelRows) };
     const lib = { seconds: [] as number[], check: '' };

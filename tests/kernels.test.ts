@@ -51,6 +51,19 @@ describe('kernel substitutions under the coordinator', () => {
     for (const why of Object.keys(r.batch.kernel_declined).filter((k) => k.startsWith('binary_score'))) expect(why).toMatch(/zero denominator|pos_label|more than two labels/);
   }, 300000);
 
+  test('SimpleImputer median / most_frequent / mean: randomised arrays give bit-identical statistics; other calls stay with sklearn', async () => {
+    const r = await coord.runScripts(['tests/py/kernel_impute_conformance.py'], { cwd: ROOT, outDir: out });
+    const s = r.scripts[0];
+    const stderr = fs.readFileSync(s.stderr_path, 'utf8');
+    expect({ status: s.status, stderr }).toEqual({ status: 'ok', stderr: '' });
+    const m = /impute kernel conformance: (\d+) cases identical, (\d+) kernel runs/.exec(fs.readFileSync(s.stdout_path, 'utf8'));
+    expect(m).not.toBeNull();
+    expect(Number(m![2])).toBeGreaterThanOrEqual(200);
+    expect(r.batch.kernels.impute_stats).toBe(Number(m![2]));
+    // what reached the kernel and was declined: NumPy warns (overflow) or its sort decides (signed zeros)
+    for (const why of Object.keys(r.batch.kernel_declined)) expect(why).toMatch(/^impute_stats: (a sum overflows|the mode is a zero)/);
+  }, 300000);
+
   test('kernel requests are checked: unknown kernels and inputs outside the store are declined', async () => {
     const bad = path.join(out, 'x.arrow');
     fs.writeFileSync(bad, 'not arrow');

@@ -13,7 +13,7 @@ import type { KernelReply, LookupReply, ShimMessage, SourceInfo } from '../trace
 import { csvKernelOptions, parquetKernelOptions } from './kernels';
 import { Asker, MemoTable } from './memo';
 import { killGroup, Zygote } from './pool';
-import { binaryScore, countVocab, hashFeatures, hashFile, KernelResult, readCsv, readParquet, rocAuc } from './runtime';
+import { binaryScore, countVocab, hashFeatures, hashFile, imputeStats, KernelResult, readCsv, readParquet, rocAuc } from './runtime';
 import { ResultStore } from './store';
 
 export interface CoordinatorOptions {
@@ -474,6 +474,7 @@ const KERNELS: Record<string, (input: string, options: Record<string, unknown>, 
   hash_features: hashFeatures,
   roc_auc: rocAuc,
   binary_score: binaryScore,
+  impute_stats: imputeStats,
 };
 
 export function lidOf(...parts: string[]): string {

@@ -9,6 +9,7 @@ interface Addon {
   hashFeatures(inPath: string, optionsJson: string, outPath: string): Promise<string>;
   rocAuc(inPath: string, optionsJson: string, outPath: string): Promise<string>;
   binaryScore(inPath: string, optionsJson: string, outPath: string): Promise<string>;
+  imputeStats(inPath: string, optionsJson: string, outPath: string): Promise<string>;
   hashFile(path: string): Promise<string>;
   version(): string;
 }
@@ -41,7 +42,7 @@ export function loadRuntime(): Addon {
 }
 
 /** Runs a file-to-file kernel of the addon; failures name the kernel and its input. */
-async function runKernel(name: 'readCsv' | 'readParquet' | 'countVocab' | 'hashFeatures' | 'rocAuc' | 'binaryScore', label: string, input: string, options: Record<string, unknown>, outPath: string): Promise<KernelResult> {
+async function runKernel(name: 'readCsv' | 'readParquet' | 'countVocab' | 'hashFeatures' | 'rocAuc' | 'binaryScore' | 'imputeStats', label: string, input: string, options: Record<string, unknown>, outPath: string): Promise<KernelResult> {
   try {
     return JSON.parse(await loadRuntime()[name](input, JSON.stringify(options), outPath)) as KernelResult;
   } catch (e) {
@@ -67,6 +68,9 @@ export const rocAuc = (input: string, options: Record<string, unknown>, outPath:
 
 /** scikit-learn's binary f1 / precision / recall on the labels and predictions of an Arrow IPC file. */
 export const binaryScore = (input: string, options: Record<string, unknown>, outPath: string) => runKernel('binaryScore', 'binary_score', input, options, outPath);
+
+/** SimpleImputer's statistics (mean / median / most_frequent) of float64 columns, one per column. */
+export const imputeStats = (input: string, options: Record<string, unknown>, outPath: string) => runKernel('imputeStats', 'impute_stats', input, options, outPath);
 
 export async function hashFile(file: string): Promise<string> {
   try {

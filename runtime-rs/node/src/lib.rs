@@ -5,6 +5,7 @@
 
 mod csv;
 mod error;
+mod impute;
 mod ipc;
 mod metrics;
 mod parquet;
