@@ -153,13 +153,18 @@ def array_lid(a: np.ndarray) -> str:
     if cached is not None and cached[0]() is a:
         return cached[1]
     c = np.ascontiguousarray(a)
-    lid = digest(b"arr:", a.dtype.str.encode(), str(a.shape).encode(), memoryview(c).cast("B"))
+    lid = digest(b"arr:", a.dtype.str.encode(), str(a.shape).encode(), _raw(c))
     if not a.flags.writeable and a.base is not None and not _base_writeable(a):
         try:
             _content_cache[key] = (weakref.ref(a, _forget(_content_cache, key)), lid)
         except TypeError:
             pass
     return lid
+
+
+def _raw(c: np.ndarray):
+    """The bytes of a contiguous array (memoryview cannot cast an empty one)."""
+    return memoryview(c).cast("B") if c.size else b""
 
 
 def _base_writeable(a: np.ndarray) -> bool:
@@ -193,7 +198,7 @@ def pandas_content_lid(obj) -> str:
             hashed = pd.util.hash_pandas_object(obj, index=True)
         except TypeError as e:
             raise Opaque(f"unhashable pandas content: {e}") from None
-        out.append(memoryview(np.ascontiguousarray(hashed.to_numpy())).cast("B"))
+        out.append(_raw(np.ascontiguousarray(hashed.to_numpy())))
         out.append(str(obj.shape).encode())
         return digest(*out)
     if isinstance(obj, pd.Index):

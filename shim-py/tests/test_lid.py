@@ -379,3 +379,18 @@ def test_functions_drawing_random_or_time_values_are_opaque():
         with pytest.raises(L.Opaque):
             L.lid_of("DataFrame.apply", fn)
     assert L.lid_of("DataFrame.apply", lambda r: r * 2) == L.lid_of("DataFrame.apply", lambda r: r * 2)
+
+
+def test_empty_arrays_and_frames_have_content_lids():
+    # memoryview cannot cast an empty array: the LID of empty data must still be computed
+    shapes = [(0,), (0, 3), (5, 0), (0, 0)]
+    lids = [L.value_lid(np.empty(s)) for s in shapes]
+    assert len(set(lids)) == len(shapes)  # the shape is part of the identity
+    assert L.value_lid(np.empty((0, 3))) == lids[1]
+    L._ctx.memo = True
+    try:
+        a = L.value_lid(pd.DataFrame({"a": pd.Series([], dtype=float)}))
+        b = L.value_lid(pd.DataFrame({"b": pd.Series([], dtype=float)}))
+    finally:
+        L._ctx.memo = False
+    assert a != b

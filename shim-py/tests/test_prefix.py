@@ -81,6 +81,16 @@ def _search(X, y):
     return s
 
 
+def test_summary_record(trace, houses):
+    assert prefix.summary("s") is None  # nothing reused: no record
+    X, y = houses
+    _search(X, y)
+    rec = prefix.summary("s")
+    assert rec["op"] == "prefix_share" and rec["script"] == "s"
+    assert rec["fit_hits"] == prefix.stats["fit_hits"] > 0 and rec["transform_hits"] == prefix.stats["transform_hits"]
+    assert rec["elapsed_ms"] > 0  # what the reused computations took when computed
+
+
 def test_grid_search_fits_each_distinct_prefix_once(trace, houses):
     X, y = houses
     ref = plain(lambda: _search(X, y))
@@ -163,7 +173,7 @@ def test_unseeded_pca_is_not_reused(trace):
     X, y = rng.normal(size=(200, 4)), rng.normal(size=200)
     # PCA's solver may be randomized: without a seed its fit is not a function of its inputs
     GridSearchCV(Pipeline([("pca", PCA(3)), ("m", Ridge())]), {"m__alpha": [1.0, 2.0]}, cv=KFold(2)).fit(X, y)
-    assert prefix.stats == {"fit_hits": 0, "transform_hits": 0, "stored": 0}
+    assert prefix.stats == {"fit_hits": 0, "transform_hits": 0, "stored": 0, "saved_ms": 0}
 
 
 def test_random_or_weighted_prefixes_are_not_reused(trace, houses):
@@ -217,7 +227,7 @@ def test_cache_is_bounded(trace, houses, monkeypatch):
 def test_nothing_is_memoised_without_a_sink(installed, houses):
     X, y = houses
     _search(X, y)
-    assert prefix.stats == {"fit_hits": 0, "transform_hits": 0, "stored": 0}
+    assert prefix.stats == {"fit_hits": 0, "transform_hits": 0, "stored": 0, "saved_ms": 0}
     assert not prefix._cache
 
 
