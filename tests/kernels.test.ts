@@ -65,6 +65,19 @@ describe('kernel substitutions under the coordinator', () => {
     expect(r.batch.shim_errors).toBe(0); // empty arrays among the cases: their LIDs are computed too
   }, 300000);
 
+  test('OneHotEncoder / OrdinalEncoder on string columns: randomised fits and transforms identical; missing values and other inputs stay with sklearn', async () => {
+    const r = await coord.runScripts(['tests/py/kernel_encode_conformance.py'], { cwd: ROOT, outDir: out });
+    const s = r.scripts[0];
+    const stderr = fs.readFileSync(s.stderr_path, 'utf8');
+    expect({ status: s.status, stderr }).toEqual({ status: 'ok', stderr: '' });
+    const m = /encode kernel conformance: (\d+) cases identical, (\d+) kernel runs/.exec(fs.readFileSync(s.stdout_path, 'utf8'));
+    expect(m).not.toBeNull();
+    expect(Number(m![2])).toBeGreaterThanOrEqual(300);
+    expect(r.batch.kernels.encode_fit).toBeGreaterThanOrEqual(150);
+    expect(Object.keys(r.batch.kernel_declined).filter((k) => k.startsWith('encode'))).toEqual([]);
+    expect(r.batch.shim_errors).toBe(0);
+  }, 300000);
+
   test('kernel requests are checked: unknown kernels and inputs outside the store are declined', async () => {
     const bad = path.join(out, 'x.arrow');
     fs.writeFileSync(bad, 'not arrow');

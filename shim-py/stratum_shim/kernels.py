@@ -18,6 +18,11 @@ library exactly, and the library's own code does everything around it:
 - ``f1_score`` / ``precision_score`` / ``recall_score`` (public names) with ``average="binary"``
   on integer or bool labels: the counts and the divisions of precision_recall_fscore_support;
   more than two labels, an absent positive label or a zero denominator are the original's.
+- ``_BaseEncoder._fit`` / ``_transform`` (OneHotEncoder, OrdinalEncoder, TargetEncoder) on
+  string columns without missing values (pandas ``str`` columns are Arrow already; object
+  arrays of ``str`` are converted), ``categories="auto"``, no infrequent categories: the sorted
+  categories and the codes and known-value mask; unknown values that scikit-learn would raise
+  or warn about are its own.
 - ``SimpleImputer._dense_fit`` for ``median``, ``most_frequent`` and ``mean`` on a C- or
   F-contiguous float64 array (missing values NaN or a number, no indicator): the statistics,
   exactly as np.ma computes them (see runtime-rs impute.rs); validation before it and the
@@ -54,6 +59,8 @@ MIN_SAMPLES = int(os.environ.get("STRATUM_KERNEL_MIN_SAMPLES", "2000"))
 # round trip. Measured (fit in a traced script, sklearn vs kernel, ms): median 20k x 1: 2.0 vs
 # 2.8, 20k x 4: 10.0 vs 4.0, 200k x 1: 21.7 vs 7.4; most_frequent 20k x 4: 5.7 vs 4.4; mean (a
 # memory-bound numpy reduction) 200k x 1: 4.9 vs 7.3, 200k x 4: 21.3 vs 16.3, 1M x 1: 21.4 vs 18.9
+# encoders: below this many rows sklearn's Python loops are cheaper than the round trip
+MIN_ENCODE_ROWS = int(os.environ.get("STRATUM_KERNEL_MIN_ENCODE_ROWS", "2000"))
 MIN_IMPUTE_VALUES = int(os.environ.get("STRATUM_KERNEL_MIN_IMPUTE", "50000"))
 MIN_IMPUTE_MEAN_VALUES = int(os.environ.get("STRATUM_KERNEL_MIN_IMPUTE_MEAN", "800000"))
 # the mean of contiguous columns (F order, or one column) is numpy's fast pairwise sum: the
@@ -73,9 +80,11 @@ def install() -> None:
     from sklearn.feature_extraction.text import CountVectorizer, HashingVectorizer
 
     from sklearn.impute import SimpleImputer
+    from sklearn.preprocessing._encoders import _BaseEncoder
 
     for owner, name, make in ((CountVectorizer, "_count_vocab", _make_count_vocab), (HashingVectorizer, "transform", _make_hashing_transform),
-                              (SimpleImputer, "_dense_fit", _make_impute_dense_fit)):
+                              (SimpleImputer, "_dense_fit", _make_impute_dense_fit),
+                              (_BaseEncoder, "_fit", _make_encoder_fit), (_BaseEncoder, "_transform", _make_encoder_transform)):
         original = vars(owner)[name]
         _installed.append((owner, name, original))
         setattr(owner, name, make(original))
@@ -339,6 +348,124 @@ def _make_impute_dense_fit(original):
         return stats
 
     return _substitute("impute_stats", original, plan, run)
+
+
+def _encoder_strings(X):
+    """X's columns as one Arrow table of strings (c0, c1, ...), or None: not a DataFrame or 2-D
+    object array whose every value is a str (missing values and other types are sklearn's)."""
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+
+    if isinstance(X, pd.DataFrame):
+        if X.shape[0] < MIN_ENCODE_ROWS or X.shape[1] == 0:
+            return None
+        cols = []
+        for i in range(X.shape[1]):
+            s = X.iloc[:, i]
+            if isinstance(s.dtype, pd.StringDtype) and hasattr(s.array, "__arrow_array__"):
+                cols.append(s.array.__arrow_array__())
+            elif s.dtype == object:
+                cols.append(s.to_numpy())
+            else:
+                return None
+    elif isinstance(X, np.ndarray) and X.ndim == 2 and X.dtype == object:
+        if X.shape[0] < MIN_ENCODE_ROWS or X.shape[1] == 0:
+            return None
+        cols = [X[:, i] for i in range(X.shape[1])]
+    else:
+        return None
+    arrays = []
+    for c in cols:
+        if isinstance(c, np.ndarray):
+            try:  # every value must be a str (None, NaN, numbers, bytes: not ours)
+                c = pa.array(c, type=pa.large_string(), from_pandas=False)
+            except (pa.ArrowTypeError, pa.ArrowInvalid, TypeError):
+                return None
+        if c.null_count:
+            return None
+        arrays.append(c)
+    return pa.table({f"c{i}": a for i, a in enumerate(arrays)}).combine_chunks()
+
+
+def _encoder_plain(self) -> bool:
+    """categories="auto" and no infrequent categories (the kernels' scope)."""
+    return (isinstance(self.categories, str) and self.categories == "auto"
+            and getattr(self, "max_categories", None) is None and getattr(self, "min_frequency", None) is None)
+
+
+def _make_encoder_fit(original):
+    def plan(self, X, handle_unknown="error", ensure_all_finite=True, return_counts=False,
+             return_and_ignore_missing_for_infrequent=False):
+        if return_counts or not _encoder_plain(self):
+            return None
+        return _encoder_strings(X)
+
+    def run(table, self, X, handle_unknown="error", ensure_all_finite=True, return_counts=False,
+            return_and_ignore_missing_for_infrequent=False):
+        import numpy as np
+        from sklearn.utils.validation import validate_data
+
+        res = _kernel("encode_fit", table, {})
+        if res is None:
+            return None
+        self._check_infrequent_enabled()
+        try:
+            validate_data(self, X=X, reset=True, skip_check_array=True)
+        except Exception:  # the original raises it, at the same point
+            return None
+        feature = res.column("feature").to_numpy()
+        cats = np.array(res.column("category").to_pylist(), dtype=object)
+        bounds = np.searchsorted(feature, np.arange(table.num_columns + 1))
+        self.n_features_in_ = table.num_columns
+        # _unique_python: np.array(sorted(set(values)), dtype=values.dtype), values of dtype object
+        self.categories_ = [np.array(cats[bounds[i]:bounds[i + 1]], dtype=object) for i in range(table.num_columns)]
+        output = {"n_samples": table.num_rows}
+        if return_and_ignore_missing_for_infrequent:
+            output["missing_indices"] = {}  # no missing values, so no NaN category
+        return output
+
+    return _substitute("encode_fit", original, plan, run)
+
+
+def _make_encoder_transform(original):
+    def plan(self, X, handle_unknown="error", ensure_all_finite=True, warn_on_unknown=False,
+             ignore_category_indices=None):
+        import numpy as np
+
+        if getattr(self, "_infrequent_enabled", True):
+            return None
+        cats = getattr(self, "categories_", None)
+        if not isinstance(cats, list) or not all(isinstance(c, np.ndarray) and c.dtype == object and all(type(v) is str for v in c) for c in cats):
+            return None
+        table = _encoder_strings(X)
+        if table is None or table.num_columns != len(cats):
+            return None
+        return table, [c.tolist() for c in cats]
+
+    def run(p, self, X, handle_unknown="error", ensure_all_finite=True, warn_on_unknown=False,
+            ignore_category_indices=None):
+        from sklearn.utils.validation import validate_data
+
+        table, cats = p
+        res = _kernel("encode_transform", table, {"categories": cats})
+        if res is None:
+            return None
+        n, k = table.num_rows, table.num_columns
+        valid = res.column("valid").to_numpy(zero_copy_only=False).reshape(n, k)
+        if handle_unknown == "error" or warn_on_unknown:
+            if not valid.all():  # sklearn raises or warns with its own message
+                return None
+        try:
+            validate_data(self, X=X, reset=False, skip_check_array=True)
+        except Exception:  # the original raises it (after _check_X, which cannot fail here)
+            return None
+        X_int = res.column("codes").to_numpy().reshape(n, k).astype(int, copy=True)
+        X_mask = valid.copy()
+        self._map_infrequent_categories(X_int, X_mask, ignore_category_indices)
+        return X_int, X_mask
+
+    return _substitute("encode_transform", original, plan, run)
 
 
 def _kernel(name, table, options):

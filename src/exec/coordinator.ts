@@ -13,7 +13,7 @@ import type { KernelReply, LookupReply, ShimMessage, SourceInfo } from '../trace
 import { csvKernelOptions, parquetKernelOptions } from './kernels';
 import { Asker, MemoTable } from './memo';
 import { killGroup, Zygote } from './pool';
-import { binaryScore, countVocab, hashFeatures, hashFile, imputeStats, KernelResult, readCsv, readParquet, rocAuc } from './runtime';
+import { binaryScore, countVocab, encodeFit, encodeTransform, hashFeatures, hashFile, imputeStats, KernelResult, readCsv, readParquet, rocAuc } from './runtime';
 import { ResultStore } from './store';
 
 export interface CoordinatorOptions {
@@ -475,6 +475,8 @@ const KERNELS: Record<string, (input: string, options: Record<string, unknown>, 
   roc_auc: rocAuc,
   binary_score: binaryScore,
   impute_stats: imputeStats,
+  encode_fit: encodeFit,
+  encode_transform: encodeTransform,
 };
 
 export function lidOf(...parts: string[]): string {

@@ -10,6 +10,8 @@ interface Addon {
   rocAuc(inPath: string, optionsJson: string, outPath: string): Promise<string>;
   binaryScore(inPath: string, optionsJson: string, outPath: string): Promise<string>;
   imputeStats(inPath: string, optionsJson: string, outPath: string): Promise<string>;
+  encodeFit(inPath: string, optionsJson: string, outPath: string): Promise<string>;
+  encodeTransform(inPath: string, optionsJson: string, outPath: string): Promise<string>;
   hashFile(path: string): Promise<string>;
   version(): string;
 }
@@ -42,7 +44,7 @@ export function loadRuntime(): Addon {
 }
 
 /** Runs a file-to-file kernel of the addon; failures name the kernel and its input. */
-async function runKernel(name: 'readCsv' | 'readParquet' | 'countVocab' | 'hashFeatures' | 'rocAuc' | 'binaryScore' | 'imputeStats', label: string, input: string, options: Record<string, unknown>, outPath: string): Promise<KernelResult> {
+async function runKernel(name: 'readCsv' | 'readParquet' | 'countVocab' | 'hashFeatures' | 'rocAuc' | 'binaryScore' | 'imputeStats' | 'encodeFit' | 'encodeTransform', label: string, input: string, options: Record<string, unknown>, outPath: string): Promise<KernelResult> {
   try {
     return JSON.parse(await loadRuntime()[name](input, JSON.stringify(options), outPath)) as KernelResult;
   } catch (e) {
@@ -71,6 +73,12 @@ export const binaryScore = (input: string, options: Record<string, unknown>, out
 
 /** SimpleImputer's statistics (mean / median / most_frequent) of float64 columns, one per column. */
 export const imputeStats = (input: string, options: Record<string, unknown>, outPath: string) => runKernel('imputeStats', 'impute_stats', input, options, outPath);
+
+/** scikit-learn's encoders (OneHot / Ordinal / Target): the sorted categories of string columns. */
+export const encodeFit = (input: string, options: Record<string, unknown>, outPath: string) => runKernel('encodeFit', 'encode_fit', input, options, outPath);
+
+/** scikit-learn's encoders: category codes and known-value mask of string columns. */
+export const encodeTransform = (input: string, options: Record<string, unknown>, outPath: string) => runKernel('encodeTransform', 'encode_transform', input, options, outPath);
 
 export async function hashFile(file: string): Promise<string> {
   try {

@@ -1,6 +1,7 @@
 //! stratum's native kernels, independent of any binding.
 
 pub mod csv;
+pub mod encode;
 pub mod error;
 pub mod file;
 pub mod hash;
@@ -14,6 +15,7 @@ pub mod text;
 pub mod tokenize;
 
 pub use csv::{read_csv_to_ipc, Outcome};
+pub use encode::{encode_fit_ipc, encode_transform_ipc};
 pub use error::Error;
 pub use hash::hash_file;
 pub use impute::impute_stats_ipc;

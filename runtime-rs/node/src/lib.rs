@@ -4,6 +4,7 @@
 #![cfg_attr(test, allow(dead_code))]
 
 mod csv;
+mod encode;
 mod error;
 mod impute;
 mod ipc;
