@@ -205,9 +205,10 @@ fn mean_of_contiguous(col: &[f64], missing: Missing) -> f64 {
     masked_divide(sum * 1.0, count)
 }
 
-/// [`pairwise_sum`] of `f(0) .. f(n - 1)` without materialising them; the two halves of large
-/// blocks run in parallel (the grouping, and so the result, is the same).
-fn pairwise_sum_by<F: Fn(usize) -> f64 + Sync>(n: usize, f: &F) -> f64 {
+/// NumPy's pairwise summation (`DOUBLE_pairwise_sum`) of `f(0) .. f(n - 1)` without
+/// materialising them; the two halves of large blocks run in parallel (the grouping, and so the
+/// result, is the same).
+pub(crate) fn pairwise_sum_by<F: Fn(usize) -> f64 + Sync>(n: usize, f: &F) -> f64 {
     fn go<F: Fn(usize) -> f64 + Sync>(start: usize, n: usize, f: &F) -> f64 {
         if n < 8 {
             let mut res = 0.0;
@@ -479,8 +480,12 @@ mod tests {
                 ((i * 2654435761) % 1000003) as f64 * 1e-3 * if i % 3 == 0 { 1e9 } else { 1.0 }
             })
             .collect();
-        assert_eq!(pairwise_sum_by(a.len(), &|i| a[i]), pairwise_sum(&a));
-        assert_eq!(pairwise_sum_by(77, &|i| a[i]), pairwise_sum(&a[..77]));
+        // the parallel split gives the sequential recursion's grouping: halves at multiples of 8
+        let (n, mut n2) = (a.len(), a.len() / 2);
+        n2 -= n2 % 8;
+        let halves = pairwise_sum_by(n2, &|i| a[i]) + pairwise_sum_by(n - n2, &|i| a[n2 + i]);
+        assert_eq!(pairwise_sum(&a), halves);
+        assert_ne!(pairwise_sum(&a), a.iter().sum::<f64>());
     }
 
     const NAN: f64 = f64::NAN;

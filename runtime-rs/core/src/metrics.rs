@@ -24,34 +24,7 @@ use crate::ipc::{read_ipc_file, write_ipc_file};
 /// `np.add.reduce` runs): blocks of at most 128 summed with 8 accumulators, halves split at a
 /// multiple of 8.
 pub fn pairwise_sum(a: &[f64]) -> f64 {
-    let n = a.len();
-    if n < 8 {
-        let mut res = 0.0;
-        for x in a {
-            res += x;
-        }
-        res
-    } else if n <= 128 {
-        let mut r = [0.0f64; 8];
-        r.copy_from_slice(&a[..8]);
-        let whole = n - n % 8;
-        let mut i = 8;
-        while i < whole {
-            for j in 0..8 {
-                r[j] += a[i + j];
-            }
-            i += 8;
-        }
-        let mut res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
-        for x in &a[whole..] {
-            res += x;
-        }
-        res
-    } else {
-        let mut n2 = n / 2;
-        n2 -= n2 % 8;
-        pairwise_sum(&a[..n2]) + pairwise_sum(&a[n2..])
-    }
+    crate::impute::pairwise_sum_by(a.len(), &|i| a[i])
 }
 
 /// An order-preserving integer key of a finite float, with -0.0 and 0.0 equal (as `np.diff`
