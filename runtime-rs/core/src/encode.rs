@@ -85,8 +85,19 @@ impl<'a> Strings<'a> {
     }
 }
 
-fn columns(batch: &RecordBatch) -> std::result::Result<Vec<Strings<'_>>, String> {
-    batch.columns().iter().map(Strings::of).collect()
+/// The one record batch the shim writes, and its columns as strings.
+fn string_columns(
+    batches: &[RecordBatch],
+) -> std::result::Result<(&RecordBatch, Vec<Strings<'_>>), String> {
+    let [batch] = batches else {
+        return Err("the input must be one record batch".into());
+    };
+    let cols = batch
+        .columns()
+        .iter()
+        .map(Strings::of)
+        .collect::<std::result::Result<_, _>>()?;
+    Ok((batch, cols))
 }
 
 /// The sorted distinct values of one column.
@@ -133,13 +144,8 @@ fn encode_column(col: &Strings, cats: &[String]) -> (Vec<i64>, Vec<bool>) {
 pub fn encode_fit_ipc(input: &Path, _options_json: &str, out: &Path) -> Result<Outcome> {
     let t0 = Instant::now();
     let batches = read_ipc_file(input)?;
-    let [batch] = batches.as_slice() else {
-        return Ok(Outcome::Declined(
-            "the input must be one record batch".into(),
-        ));
-    };
-    let cols = match columns(batch) {
-        Ok(c) => c,
+    let (batch, cols) = match string_columns(&batches) {
+        Ok(b) => b,
         Err(why) => return Ok(Outcome::Declined(why)),
     };
     let per_feature: Vec<Vec<String>> = cols.par_iter().map(categories).collect();
@@ -182,13 +188,8 @@ pub fn encode_transform_ipc(input: &Path, options_json: &str, out: &Path) -> Res
         None => return Ok(Outcome::Declined("options need categories: [[str]]".into())),
     };
     let batches = read_ipc_file(input)?;
-    let [batch] = batches.as_slice() else {
-        return Ok(Outcome::Declined(
-            "the input must be one record batch".into(),
-        ));
-    };
-    let cols = match columns(batch) {
-        Ok(c) => c,
+    let (batch, cols) = match string_columns(&batches) {
+        Ok(b) => b,
         Err(why) => return Ok(Outcome::Declined(why)),
     };
     if cols.len() != cats.len() {
