@@ -19,15 +19,29 @@ import threading
 
 _LIMIT: int | None = None
 _grant: mmap.mmap | None = None
+_controller = None  # threadpoolctl's view of the native pools loaded by the warm worker
 GRANT_FILE = "cores"
+
+
+def discover() -> None:
+    """In the warm worker, before it forks: find the native thread pools once (threadpoolctl
+    walks every loaded library, ~22 ms), so that each script's first limit() does not."""
+    global _controller
+    from threadpoolctl import ThreadpoolController
+
+    _controller = ThreadpoolController()
 
 
 def limit(n: int) -> None:
     """Give this process n cores: native pools of n threads, joblib at most n workers."""
-    global _LIMIT
-    from threadpoolctl import threadpool_limits
+    global _LIMIT, _controller
+    if _controller is not None and _LIMIT is None:  # a script's start: the warm worker's libraries
+        _controller.limit(limits=n)
+    else:  # later the script may have loaded more libraries: look again
+        from threadpoolctl import threadpool_limits
 
-    threadpool_limits(limits=n)
+        threadpool_limits(limits=n)
+    _controller = None
     if _LIMIT is None:
         _clamp_joblib()
     _LIMIT = n

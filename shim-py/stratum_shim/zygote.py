@@ -33,6 +33,9 @@ def preload() -> float:
     from . import patches
 
     patches.install()
+    from . import cores
+
+    cores.discover()
     gc.collect()
     gc.freeze()
     return time.perf_counter() - t0
@@ -75,7 +78,15 @@ def child(cmd: dict) -> None:
         from . import runner
 
         stratum_shim.activate(socket_path=cmd.get("socket"), script_id=cmd.get("script_id"), store_dir=cmd.get("store"))
-        status = runner.run_script(cmd["script"], cmd["argv"])
+        profile_dir = os.environ.get("STRATUM_PROFILE")
+        if profile_dir:  # developers: one cProfile file per script, shim and script together
+            import cProfile
+
+            prof = cProfile.Profile()
+            status = prof.runcall(runner.run_script, cmd["script"], cmd["argv"])
+            prof.dump_stats(os.path.join(profile_dir, f"{cmd.get('script_id') or os.getpid()}.prof"))
+        else:
+            status = runner.run_script(cmd["script"], cmd["argv"])
     except BaseException:
         import traceback
 
