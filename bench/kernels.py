@@ -90,6 +90,39 @@ def vectorizer_case(make):
     return [t], f"{X.shape} {X.nnz} {digest(X.indices, X.indptr, X.data)} {vocab}"
 
 
+def forest_case(make):
+    """A classification forest on the customers table (one-hot, as agents prepare it)."""
+    import numpy as np
+
+    df = pd.read_csv(os.path.join(DATA, "customers.csv"))
+    y = df["churned"]
+    X = pd.get_dummies(df.drop(columns=["churned", "customer_id", "support_notes", "signup_date"]), dummy_na=True, dtype=np.uint8).fillna(0)
+    model = make()
+    t0 = time.perf_counter()
+    model.fit(X, y)
+    t = time.perf_counter() - t0
+    h = hashlib.blake2b(digest_size=8)
+    for est in model.estimators_:
+        nodes = est.tree_.__getstate__()["nodes"]
+        for name in ("left_child", "right_child", "feature", "threshold", "impurity", "n_node_samples"):
+            h.update(np.ascontiguousarray(nodes[name]).tobytes())
+        h.update(est.tree_.value.tobytes())
+    return [t], f"{len(model.estimators_)} trees {h.hexdigest()}"
+
+
+def encoder_case(make):
+    """An encoder's fit_transform on two string columns of the transactions table."""
+    import numpy as np
+
+    X = pd.read_csv(os.path.join(DATA, "transactions.csv"), usecols=["channel", "category"]).fillna("none")
+    enc = make()
+    t0 = time.perf_counter()
+    out = enc.fit_transform(X)
+    t = time.perf_counter() - t0
+    dense = out.toarray() if hasattr(out, "toarray") else np.asarray(out)
+    return [t], f"{dense.shape} {digest(np.ascontiguousarray(dense))} {[list(c) for c in enc.categories_]}"
+
+
 CASES = {
     "read_csv": case_read_csv,
     "read_parquet": case_read_parquet,
@@ -102,6 +135,12 @@ CASES = {
     "count_vectorizer": lambda: vectorizer_case(lambda: CountVectorizer(ngram_range=(1, 2))),
     "tfidf_vectorizer": lambda: vectorizer_case(lambda: TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True)),
     "hashing_vectorizer": lambda: vectorizer_case(lambda: HashingVectorizer(ngram_range=(1, 2), n_features=2**18)),
+    "random_forest": lambda: forest_case(lambda: __import__("sklearn.ensemble").ensemble.RandomForestClassifier(
+        n_estimators=20, max_depth=12, min_samples_leaf=3, random_state=0)),
+    "extra_trees": lambda: forest_case(lambda: __import__("sklearn.ensemble").ensemble.ExtraTreesClassifier(
+        n_estimators=20, min_samples_leaf=4, max_features=0.4, random_state=0)),
+    "onehot_encoder": lambda: encoder_case(lambda: __import__("sklearn.preprocessing").preprocessing.OneHotEncoder()),
+    "ordinal_encoder": lambda: encoder_case(lambda: __import__("sklearn.preprocessing").preprocessing.OrdinalEncoder()),
 }
 
 seconds, check = CASES[CASE]()

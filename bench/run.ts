@@ -136,6 +136,10 @@ const KERNEL_CASES: { name: string; kernel: string; size: (rows: number) => stri
   { name: 'count_vectorizer', kernel: 'CountVectorizer((1,2)).fit_transform', size: (r) => `${r.toLocaleString('en')} docs` },
   { name: 'tfidf_vectorizer', kernel: 'TfidfVectorizer((1,2), min_df=2).fit_transform', size: (r) => `${r.toLocaleString('en')} docs` },
   { name: 'hashing_vectorizer', kernel: 'HashingVectorizer((1,2), 2**18).fit_transform', size: (r) => `${r.toLocaleString('en')} docs` },
+  { name: 'random_forest', kernel: 'RandomForestClassifier(20, max_depth=12).fit', size: (r) => `${r.toLocaleString('en')} rows, one-hot` },
+  { name: 'extra_trees', kernel: 'ExtraTreesClassifier(20, max_features=0.4).fit', size: (r) => `${r.toLocaleString('en')} rows, one-hot` },
+  { name: 'onehot_encoder', kernel: 'OneHotEncoder().fit_transform (2 str columns)', size: (r) => `${(5 * r).toLocaleString('en')} rows` },
+  { name: 'ordinal_encoder', kernel: 'OrdinalEncoder().fit_transform (2 str columns)', size: (r) => `${(5 * r).toLocaleString('en')} rows` },
 ];
 
 function parseKernelOutput(text: string, where: string): { seconds: number[]; check: string } {

@@ -65,6 +65,23 @@ describe('kernel substitutions under the coordinator', () => {
     expect(r.batch.shim_errors).toBe(0); // empty arrays among the cases: their LIDs are computed too
   }, 300000);
 
+  test('classification trees (alone and in forests): randomised fits give identical trees; unsupported fits stay with sklearn', async () => {
+    const r = await coord.runScripts(['tests/py/kernel_tree_conformance.py'], { cwd: ROOT, outDir: out });
+    const s = r.scripts[0];
+    const stderr = fs.readFileSync(s.stderr_path, 'utf8');
+    expect({ status: s.status, error: s.error }).toEqual({ status: 'ok', error: null });
+    expect(stderr).not.toMatch(/Traceback|Error/);
+    const m = /tree kernel conformance: (\d+) cases identical, (\d+) kernel runs/.exec(fs.readFileSync(s.stdout_path, 'utf8'));
+    expect(m).not.toBeNull();
+    expect(Number(m![1])).toBeGreaterThanOrEqual(260);
+    expect(Number(m![2])).toBeGreaterThanOrEqual(400);
+    // one kernel call per forest (its trees built together) or per lone tree
+    expect(r.batch.kernels.tree_fit).toBeGreaterThanOrEqual(100);
+    expect(r.batch.kernels.tree_fit).toBeLessThan(Number(m![2]));
+    expect(Object.keys(r.batch.kernel_declined).filter((k) => k.startsWith('tree_fit'))).toEqual([]);
+    expect(r.batch.shim_errors).toBe(0);
+  }, 300000);
+
   test('OneHotEncoder / OrdinalEncoder on string columns: randomised fits and transforms identical; missing values and other inputs stay with sklearn', async () => {
     const r = await coord.runScripts(['tests/py/kernel_encode_conformance.py'], { cwd: ROOT, outDir: out });
     const s = r.scripts[0];

@@ -37,6 +37,7 @@ class Client:
         self.next_id = 1
         self._buf = b""
         self._lock = threading.Lock()  # records may come from a script's threads: frames must not interleave
+        self._request_lock = threading.Lock()
         self.send({"t": "hello", "script": script_id, "pid": os.getpid()})
 
     def send(self, msg: dict) -> None:
@@ -56,18 +57,21 @@ class Client:
                 self.sock.sendall(encode_frame({"t": "ops", "records": recs}))
 
     def request(self, msg: dict) -> dict:
-        """Send a request and block until its reply (the coordinator may hold it: single-flight)."""
-        self.flush()
-        rid = self.next_id
-        self.next_id += 1
-        msg["id"] = rid
-        self.send(msg)
-        while True:
-            reply = self._recv()
-            if reply.get("id") == rid:
-                if reply.get("t") == "error":
-                    raise ProtocolError(reply.get("message", "coordinator error"))
-                return reply
+        """Send a request and block until its reply (the coordinator may hold it: single-flight).
+        One request at a time: kernels are also asked for from a script's threads (a forest's
+        trees), and a reply must reach the thread that waits for it."""
+        with self._request_lock:
+            self.flush()
+            rid = self.next_id
+            self.next_id += 1
+            msg["id"] = rid
+            self.send(msg)
+            while True:
+                reply = self._recv()
+                if reply.get("id") == rid:
+                    if reply.get("t") == "error":
+                        raise ProtocolError(reply.get("message", "coordinator error"))
+                    return reply
 
     def _recv(self) -> dict:
         while True:

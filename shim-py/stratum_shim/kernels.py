@@ -23,6 +23,8 @@ library exactly, and the library's own code does everything around it:
   arrays of ``str`` are converted), ``categories="auto"``, no infrequent categories: the sorted
   categories and the codes and known-value mask; unknown values that scikit-learn would raise
   or warn about are its own.
+- ``DepthFirstTreeBuilder`` (its name in ``sklearn.tree._classes``): classification trees,
+  alone or in forests, built by the Rust runtime node for node (see ``trees.py``).
 - ``SimpleImputer._dense_fit`` for ``median``, ``most_frequent`` and ``mean`` on a C- or
   F-contiguous float64 array (missing values NaN or a number, no indicator): the statistics,
   exactly as np.ma computes them (see runtime-rs impute.rs); validation before it and the
@@ -95,6 +97,9 @@ def install() -> None:
         original = getattr(sklearn.metrics, name)
         _installed.append((sklearn.metrics, name, original))
         setattr(sklearn.metrics, name, make(original))
+    from . import trees
+
+    trees.install(lambda owner, name, original: _installed.append((owner, name, original)))
 
 
 def uninstall() -> None:

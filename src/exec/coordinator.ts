@@ -13,7 +13,7 @@ import type { KernelReply, LookupReply, ShimMessage, SourceInfo } from '../trace
 import { csvKernelOptions, parquetKernelOptions } from './kernels';
 import { Asker, MemoTable } from './memo';
 import { killGroup, Zygote } from './pool';
-import { binaryScore, countVocab, encodeFit, encodeTransform, hashFeatures, hashFile, imputeStats, KernelResult, readCsv, readParquet, rocAuc } from './runtime';
+import { binaryScore, countVocab, encodeFit, encodeTransform, hashFeatures, hashFile, imputeStats, KernelResult, readCsv, readParquet, rocAuc, treeFit } from './runtime';
 import { ResultStore } from './store';
 
 export interface CoordinatorOptions {
@@ -299,6 +299,9 @@ export class Coordinator implements MessageHandler {
       if (!fn) return { status: 'declined', reason: `unknown kernel ${JSON.stringify(msg.kernel)}` };
       if (!this.kernels) return { status: 'declined', reason: 'kernels are disabled (--no-kernels)' };
       if (!this.store.holds(msg.input)) return { status: 'declined', reason: `kernel input outside the store: ${msg.input}` };
+      // a second input the script keeps for several calls (a forest's training matrix)
+      const shared = msg.options?.x;
+      if (shared !== undefined && (typeof shared !== 'string' || !this.store.holds(shared))) return { status: 'declined', reason: `kernel input outside the store: ${String(shared)}` };
       const out = path.join(this.store.dir, `kernel-${++this.kernelSeq}.arrow`);
       let r: KernelResult;
       try {
@@ -477,6 +480,7 @@ const KERNELS: Record<string, (input: string, options: Record<string, unknown>, 
   impute_stats: imputeStats,
   encode_fit: encodeFit,
   encode_transform: encodeTransform,
+  tree_fit: treeFit,
 };
 
 export function lidOf(...parts: string[]): string {

@@ -12,6 +12,7 @@ interface Addon {
   imputeStats(inPath: string, optionsJson: string, outPath: string): Promise<string>;
   encodeFit(inPath: string, optionsJson: string, outPath: string): Promise<string>;
   encodeTransform(inPath: string, optionsJson: string, outPath: string): Promise<string>;
+  treeFit(inPath: string, optionsJson: string, outPath: string): Promise<string>;
   hashFile(path: string): Promise<string>;
   version(): string;
 }
@@ -44,7 +45,7 @@ export function loadRuntime(): Addon {
 }
 
 /** Runs a file-to-file kernel of the addon; failures name the kernel and its input. */
-async function runKernel(name: 'readCsv' | 'readParquet' | 'countVocab' | 'hashFeatures' | 'rocAuc' | 'binaryScore' | 'imputeStats' | 'encodeFit' | 'encodeTransform', label: string, input: string, options: Record<string, unknown>, outPath: string): Promise<KernelResult> {
+async function runKernel(name: 'readCsv' | 'readParquet' | 'countVocab' | 'hashFeatures' | 'rocAuc' | 'binaryScore' | 'imputeStats' | 'encodeFit' | 'encodeTransform' | 'treeFit', label: string, input: string, options: Record<string, unknown>, outPath: string): Promise<KernelResult> {
   try {
     return JSON.parse(await loadRuntime()[name](input, JSON.stringify(options), outPath)) as KernelResult;
   } catch (e) {
@@ -79,6 +80,12 @@ export const encodeFit = (input: string, options: Record<string, unknown>, outPa
 
 /** scikit-learn's encoders: category codes and known-value mask of string columns. */
 export const encodeTransform = (input: string, options: Record<string, unknown>, outPath: string) => runKernel('encodeTransform', 'encode_transform', input, options, outPath);
+
+/**
+ * scikit-learn's depth-first classification tree builder: the training matrix is the Arrow IPC
+ * file `options.x` (kept by the script for the trees of a forest), the sample weights at input.
+ */
+export const treeFit = (input: string, options: Record<string, unknown>, outPath: string) => runKernel('treeFit', 'tree_fit', input, options, outPath);
 
 export async function hashFile(file: string): Promise<string> {
   try {

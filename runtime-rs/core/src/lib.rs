@@ -13,6 +13,7 @@ pub mod parquet;
 pub mod parse;
 pub mod text;
 pub mod tokenize;
+pub mod tree;
 
 pub use csv::{read_csv_to_ipc, Outcome};
 pub use encode::{encode_fit_ipc, encode_transform_ipc};
@@ -22,3 +23,4 @@ pub use impute::impute_stats_ipc;
 pub use metrics::{binary_score_ipc, roc_auc_ipc};
 pub use parquet::read_parquet_to_ipc;
 pub use text::{count_vocab_ipc, hash_features_ipc};
+pub use tree::tree_fit_ipc;

@@ -12,6 +12,7 @@ mod metrics;
 mod parquet;
 mod task;
 mod text;
+mod tree;
 
 use napi_derive::napi;
 
