@@ -17,7 +17,7 @@
 //!
 //! What differs is how the numbers are found: scikit-learn sorts the node's values of each
 //! candidate feature at every node (introsort); here each feature's values get dense ranks once
-//! per training matrix (cached by the coordinator for a forest's trees), and a node's values
+//! per call (a forest's trees are built in one call and share them), and a node's values
 //! of a feature are counted per rank when the feature has few distinct values for the node's
 //! size (binary and small-integer columns: one pass) or sorted as integer keys otherwise. The
 //! order of samples *within* tied values then differs from scikit-learn's, which is harmless
@@ -31,7 +31,7 @@
 //! max_features 6 and depth 12 in ~10 ms (scikit-learn ~20 ms), an extra tree in ~17 ms (~38).
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use arrow_array::cast::AsArray;
@@ -760,21 +760,9 @@ pub fn build_tree(
     Ok(out)
 }
 
-/// Training matrices the coordinator has read, by path (the shim writes one per forest and
-/// removes it after; its trees are fitted one call at a time). A few are kept: the sorted
-/// feature lists are worth keeping across the trees of a forest.
-static CACHE: Mutex<Vec<(PathBuf, Arc<Data>)>> = Mutex::new(Vec::new());
-const CACHE_ENTRIES: usize = 4;
-
-fn load_data(path: &Path) -> Result<std::result::Result<Arc<Data>, String>> {
-    if let Some((_, d)) = CACHE
-        .lock()
-        .expect("tree cache")
-        .iter()
-        .find(|(p, _)| p == path)
-    {
-        return Ok(Ok(d.clone()));
-    }
+/// The training matrix of a call (one float32 column per feature, read without a copy of the
+/// file's pages until the columns are taken).
+fn load_data(path: &Path) -> Result<std::result::Result<Data, String>> {
     let batches = read_ipc_file(path)?;
     let [batch] = batches.as_slice() else {
         return Ok(Err("the training matrix must be one record batch".into()));
@@ -792,16 +780,7 @@ fn load_data(path: &Path) -> Result<std::result::Result<Arc<Data>, String>> {
         };
         x.push(a.values().to_vec());
     }
-    let data = match Data::new(x) {
-        Ok(d) => Arc::new(d),
-        Err(why) => return Ok(Err(why)),
-    };
-    let mut cache = CACHE.lock().expect("tree cache");
-    if cache.len() >= CACHE_ENTRIES {
-        cache.remove(0);
-    }
-    cache.push((path.to_path_buf(), data.clone()));
-    Ok(Ok(data))
+    Ok(Data::new(x))
 }
 
 /// The kernel: options `{"x": path of the training matrix (one float32 column per feature),
