@@ -80,10 +80,18 @@ class ForestParallel:
         builds = [getattr(f, "function", f) is forest._parallel_build_trees for f, _, _ in tasks]
         if not tasks or not all(builds) or any(getattr(a[0], "ccp_alpha", None) != 0.0 for _, a, _ in tasks):
             return parallel(tasks)
+        import warnings
+
+        from sklearn import get_config
+        from sklearn.utils.parallel import _with_config_and_warning_filters
+
+        # each task as sklearn's Parallel runs it with n_jobs=1: in this thread, under the
+        # config and warning filters captured now (warnings show as often as they would)
+        config = get_config()
+        filters = getattr(warnings, "_get_filters", lambda: warnings.filters)()
         pending = _tls.pending = []
         try:
-            # the calling thread's config and warning filters: what joblib would propagate
-            trees = [f.function(*a, **k) for f, a, k in tasks]
+            trees = [_with_config_and_warning_filters(f, config, filters)(*a, **k) for f, a, k in tasks]
         finally:
             _tls.pending = None
         _build_all(pending)
