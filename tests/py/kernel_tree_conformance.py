@@ -193,6 +193,21 @@ assert r == 5, f"a forest of 5 trees ran {r} times on the kernel"
 runs += r
 cases += 1
 
+# a verbose forest prints its progress per tree: it goes to joblib as before, same output
+import contextlib
+import io
+
+outs = []
+for builder in (ORIGINAL, trees.KernelBuilder):
+    classes.DepthFirstTreeBuilder = builder
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(io.StringIO()):
+        fit(RandomForestClassifier(n_estimators=3, verbose=2, random_state=0), X, y)
+    outs.append(buf.getvalue())
+classes.DepthFirstTreeBuilder = trees.KernelBuilder
+assert outs[0] == outs[1] and "building tree 3 of 3" in outs[0], outs
+cases += 1
+
 # unsupported calls stay with scikit-learn, identical
 X = rng.standard_normal((500, 6)).astype(np.float32)
 y = (X[:, 0] + rng.standard_normal(500) > 0).astype(int)
