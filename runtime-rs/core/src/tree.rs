@@ -227,6 +227,14 @@ struct Split {
     improvement: f64,
 }
 
+/// The best candidate of a node so far, and its left weight (its left sums are in
+/// `Builder::best_left`).
+struct Best {
+    split: Option<Split>,
+    proxy: f64,
+    wl: f64,
+}
+
 struct StackRecord {
     start: usize,
     end: usize,
@@ -301,6 +309,43 @@ impl<'a> Builder<'a> {
         -wr * ir - wl * il
     }
 
+    /// A candidate split (position, rows left and right) with `self.left` holding its left
+    /// sums: sklearn's checks (min_samples_leaf, then min_weight_leaf) and its strict `>`
+    /// against the best proxy improvement so far.
+    fn consider(
+        &mut self,
+        best: &mut Best,
+        feature: usize,
+        (pos, n_left, n_right): (usize, usize, usize),
+        threshold: f64,
+        wl: f64,
+        wn: f64,
+    ) {
+        let msl = self.p.min_samples_leaf.max(0) as usize;
+        if n_left < msl || n_right < msl {
+            return;
+        }
+        let wr = wn - wl;
+        if wl < self.p.min_weight_leaf || wr < self.p.min_weight_leaf {
+            return;
+        }
+        let proxy = self.proxy(wl, wr);
+        if proxy > best.proxy {
+            best.proxy = proxy;
+            best.wl = wl;
+            self.best_left.copy_from_slice(&self.left);
+            best.split = Some(Split {
+                feature,
+                pos,
+                threshold,
+                missing_go_to_left: n_left > n_right,
+                impurity_left: f64::INFINITY,
+                impurity_right: f64::INFINITY,
+                improvement: f64::NEG_INFINITY,
+            });
+        }
+    }
+
     /// `node_split_best` / `node_split_random`: the best split of samples[start..end], or
     /// None; updates the constant-feature bookkeeping as sklearn does.
     fn node_split(
@@ -313,17 +358,17 @@ impl<'a> Builder<'a> {
     ) -> Option<Split> {
         let n_features = self.features.len();
         let max_features = self.p.max_features;
-        let msl = self.p.min_samples_leaf.max(0) as usize;
-        let mwl = self.p.min_weight_leaf;
         let n_known_constants = *n_constant_features;
         let mut n_total_constants = n_known_constants;
         let mut n_found_constants = 0usize;
         let mut n_drawn_constants = 0usize;
         let mut n_visited_features = 0usize;
         let mut f_i = n_features;
-        let mut best: Option<Split> = None;
-        let mut best_proxy = f64::NEG_INFINITY;
-        let mut best_wl = 0.0;
+        let mut best = Best {
+            split: None,
+            proxy: f64::NEG_INFINITY,
+            wl: 0.0,
+        };
 
         while f_i > n_total_constants
             && (n_visited_features < max_features
@@ -340,52 +385,43 @@ impl<'a> Builder<'a> {
             let feature = self.features[f_j];
             let data = self.data;
             let col = &data.x[feature];
-            match self.p.splitter {
+            // the node's smallest and largest value (best: from its runs of equal values)
+            let (first, last) = match self.p.splitter {
                 Splitter::Best => {
                     self.runs_of(feature, start, end);
                     let values = &data.ranks()[feature].values;
                     let runs = self.run_rank.len();
-                    let first = values[self.run_rank[0] as usize];
-                    let last = values[self.run_rank[runs - 1] as usize];
-                    if last <= first + FEATURE_THRESHOLD {
-                        self.features.swap(f_j, n_total_constants);
-                        n_found_constants += 1;
-                        n_total_constants += 1;
-                        continue;
-                    }
-                    f_i -= 1;
-                    self.features.swap(f_i, f_j);
+                    (
+                        values[self.run_rank[0] as usize],
+                        values[self.run_rank[runs - 1] as usize],
+                    )
+                }
+                Splitter::Random => min_max(col, &self.samples[start..end]),
+            };
+            if last <= first + FEATURE_THRESHOLD {
+                self.features.swap(f_j, n_total_constants);
+                n_found_constants += 1;
+                n_total_constants += 1;
+                continue;
+            }
+            f_i -= 1;
+            self.features.swap(f_i, f_j);
+            self.left.iter_mut().for_each(|s| *s = 0.0);
+            match self.p.splitter {
+                Splitter::Best => {
+                    // every boundary between two runs whose values differ by more than the
+                    // threshold, in ascending order
+                    let values = &data.ranks()[feature].values;
                     let width = self.total.len();
-                    let n_node = end - start;
-                    self.left.iter_mut().for_each(|s| *s = 0.0);
                     let mut wl = 0.0;
                     let mut n_left = 0usize;
                     let mut prev = first;
-                    for j in 0..runs {
+                    for j in 0..self.run_rank.len() {
                         let v = values[self.run_rank[j] as usize];
-                        // a split between two runs unless their values are within the threshold
                         if j > 0 && v > prev + FEATURE_THRESHOLD {
-                            let n_right = n_node - n_left;
-                            if n_left >= msl && n_right >= msl {
-                                let wr = wn - wl;
-                                if !(wl < mwl || wr < mwl) {
-                                    let proxy = self.proxy(wl, wr);
-                                    if proxy > best_proxy {
-                                        best_proxy = proxy;
-                                        best_wl = wl;
-                                        self.best_left.copy_from_slice(&self.left);
-                                        best = Some(Split {
-                                            feature,
-                                            pos: start + n_left,
-                                            threshold: prev as f64 / 2.0 + v as f64 / 2.0,
-                                            missing_go_to_left: n_left > n_right,
-                                            impurity_left: f64::INFINITY,
-                                            impurity_right: f64::INFINITY,
-                                            improvement: f64::NEG_INFINITY,
-                                        });
-                                    }
-                                }
-                            }
+                            let threshold = prev as f64 / 2.0 + v as f64 / 2.0;
+                            let at = (start + n_left, n_left, end - start - n_left);
+                            self.consider(&mut best, feature, at, threshold, wl, wn);
                         }
                         let sums = &self.run_sums[j * width..(j + 1) * width];
                         for (l, &x) in self.left.iter_mut().zip(sums) {
@@ -398,34 +434,10 @@ impl<'a> Builder<'a> {
                     }
                 }
                 Splitter::Random => {
-                    let mut min = f32::INFINITY;
-                    let mut max = f32::NEG_INFINITY;
-                    let mut seen = false;
-                    for &s in &self.samples[start..end] {
-                        let v = col[s as usize];
-                        if !seen {
-                            min = v;
-                            max = v;
-                            seen = true;
-                        } else if v < min {
-                            min = v;
-                        } else if v > max {
-                            max = v;
-                        }
+                    let mut threshold = rand_uniform(first as f64, last as f64, &mut self.seed);
+                    if threshold == last as f64 {
+                        threshold = first as f64;
                     }
-                    if max <= min + FEATURE_THRESHOLD {
-                        self.features.swap(f_j, n_total_constants);
-                        n_found_constants += 1;
-                        n_total_constants += 1;
-                        continue;
-                    }
-                    f_i -= 1;
-                    self.features.swap(f_i, f_j);
-                    let mut threshold = rand_uniform(min as f64, max as f64, &mut self.seed);
-                    if threshold == max as f64 {
-                        threshold = min as f64;
-                    }
-                    self.left.iter_mut().for_each(|s| *s = 0.0);
                     let mut wl = 0.0;
                     let mut n_left = 0usize;
                     for idx in start..end {
@@ -435,29 +447,8 @@ impl<'a> Builder<'a> {
                             wl += self.add_left(s);
                         }
                     }
-                    let n_right = end - start - n_left;
-                    if n_left < msl || n_right < msl {
-                        continue;
-                    }
-                    let wr = wn - wl;
-                    if wl < mwl || wr < mwl {
-                        continue;
-                    }
-                    let proxy = self.proxy(wl, wr);
-                    if proxy > best_proxy {
-                        best_proxy = proxy;
-                        best_wl = wl;
-                        self.best_left.copy_from_slice(&self.left);
-                        best = Some(Split {
-                            feature,
-                            pos: start + n_left,
-                            threshold,
-                            missing_go_to_left: n_left > n_right,
-                            impurity_left: f64::INFINITY,
-                            impurity_right: f64::INFINITY,
-                            improvement: f64::NEG_INFINITY,
-                        });
-                    }
+                    let at = (start + n_left, n_left, end - start - n_left);
+                    self.consider(&mut best, feature, at, threshold, wl, wn);
                 }
             }
         }
@@ -473,7 +464,8 @@ impl<'a> Builder<'a> {
         self.constant_features[dst].copy_from_slice(&found);
         *n_constant_features = n_total_constants;
 
-        let mut split = best?;
+        let best_wl = best.wl;
+        let mut split = best.split?;
         if split.pos >= end {
             return Some(split);
         }
@@ -563,6 +555,21 @@ impl<'a> Builder<'a> {
             &mut self.scratch,
         );
     }
+}
+
+/// `find_min_max` of sklearn's partitioner: the first value, then `<` min, else `>` max.
+fn min_max(col: &[f32], samples: &[u32]) -> (f32, f32) {
+    let mut min = col[samples[0] as usize];
+    let mut max = min;
+    for &s in &samples[1..] {
+        let v = col[s as usize];
+        if v < min {
+            min = v;
+        } else if v > max {
+            max = v;
+        }
+    }
+    (min, max)
 }
 
 fn stable_split(list: &mut [u32], goes_left: &[bool], scratch: &mut Vec<u32>) {
