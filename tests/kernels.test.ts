@@ -106,11 +106,6 @@ describe('kernel substitutions under the coordinator', () => {
     fs.writeFileSync(inStore, 'not arrow');
     expect(await run({ kernel: 'count_vocab', input: inStore, options: {} })).toMatchObject({ status: 'declined', reason: expect.stringMatching(/kernel error: .*in-test\.arrow/) });
     expect(fs.existsSync(inStore)).toBe(false);
-    // a second input named in the options (a forest's training matrix) must be in the store too
-    fs.writeFileSync(inStore, 'not arrow');
-    expect(await run({ kernel: 'tree_fit', input: inStore, options: { x: bad } })).toMatchObject({ status: 'declined', reason: expect.stringMatching(/outside the store/) });
-    fs.writeFileSync(inStore, 'not arrow');
-    expect(await run({ kernel: 'tree_fit', input: inStore, options: { x: 42 } })).toMatchObject({ status: 'declined', reason: expect.stringMatching(/outside the store/) });
   });
 
   test('read_parquet: scripts reading one file share one Rust read and print what pandas prints', async () => {

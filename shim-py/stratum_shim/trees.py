@@ -21,12 +21,11 @@ in ``sklearn.ensemble._forest`` is replaced by :class:`ForestParallel`, which ru
 collects their builds instead of running them, and then builds them all at once (a tree the
 kernel cannot build is built by scikit-learn, in its place). Trees with ``ccp_alpha`` (pruning
 reads the tree inside its fit) and every other use of ``Parallel`` (predict, apply) go to
-joblib as before. The training matrix is written to the store once per forest.
+joblib as before. The training matrix goes to the store once per forest, with the trees' weights.
 """
 
 from __future__ import annotations
 
-import itertools
 import os
 import threading
 
@@ -39,7 +38,6 @@ MIN_TREE_ROWS = int(os.environ.get("STRATUM_KERNEL_MIN_TREE_ROWS", "5000"))
 MIN_FOREST_ROWS = int(os.environ.get("STRATUM_KERNEL_MIN_FOREST_ROWS", "1000"))
 RAND_R_MAX = 2147483647
 
-_seq = itertools.count()
 _tls = threading.local()  # .pending: the builds a ForestParallel collects, in task order
 stats = {"runs": 0, "declined": 0}
 
@@ -197,24 +195,6 @@ def _build_all(builds):
             builder.fallback(call)
 
 
-def _write_matrix(X) -> str:
-    import numpy as np
-    import pyarrow as pa
-
-    from .bridge import write_table
-
-    path = os.path.join(RT.store_dir, f"tree-x-{os.getpid()}-{next(_seq)}.arrow")
-    write_table(pa.table({f"x{j}": pa.array(np.ascontiguousarray(X[:, j])) for j in range(X.shape[1])}), path)
-    return path
-
-
-def _unlink(path):
-    try:
-        os.unlink(path)
-    except OSError:
-        pass
-
-
 def _run(group) -> bool:
     """Build the trees of `group` (one training matrix, one y) through the kernel and load
     their nodes; False when it declined (no tree is touched then)."""
@@ -225,13 +205,11 @@ def _run(group) -> bool:
     from .kernels import _kernel
 
     first = group[0][2]
-    inputs = {f"y{k}": np.ascontiguousarray(first["classes"][:, k]) for k in range(first["classes"].shape[1])}
+    X, classes = first["X"], first["classes"]
+    inputs = {f"x{j}": np.ascontiguousarray(X[:, j]) for j in range(X.shape[1])}
+    inputs.update({f"y{k}": np.ascontiguousarray(classes[:, k]) for k in range(classes.shape[1])})
     inputs.update({f"w{t}": plan["w"] for t, (_, _, plan) in enumerate(group)})
-    x_path = _write_matrix(first["X"])
-    try:
-        res = _kernel("tree_fit", pa.table(inputs), {"x": x_path, "trees": [plan["options"] for _, _, plan in group]})
-    finally:
-        _unlink(x_path)
+    res = _kernel("tree_fit", pa.table(inputs), {"trees": [plan["options"] for _, _, plan in group]})
     if res is None:
         return False
     tree_of = res.column("tree").to_numpy()

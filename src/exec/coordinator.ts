@@ -299,9 +299,6 @@ export class Coordinator implements MessageHandler {
       if (!fn) return { status: 'declined', reason: `unknown kernel ${JSON.stringify(msg.kernel)}` };
       if (!this.kernels) return { status: 'declined', reason: 'kernels are disabled (--no-kernels)' };
       if (!this.store.holds(msg.input)) return { status: 'declined', reason: `kernel input outside the store: ${msg.input}` };
-      // a second input the script keeps for several calls (a forest's training matrix)
-      const shared = msg.options?.x;
-      if (shared !== undefined && (typeof shared !== 'string' || !this.store.holds(shared))) return { status: 'declined', reason: `kernel input outside the store: ${String(shared)}` };
       const out = path.join(this.store.dir, `kernel-${++this.kernelSeq}.arrow`);
       let r: KernelResult;
       try {

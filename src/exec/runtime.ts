@@ -81,10 +81,7 @@ export const encodeFit = (input: string, options: Record<string, unknown>, outPa
 /** scikit-learn's encoders: category codes and known-value mask of string columns. */
 export const encodeTransform = (input: string, options: Record<string, unknown>, outPath: string) => runKernel('encodeTransform', 'encode_transform', input, options, outPath);
 
-/**
- * scikit-learn's depth-first classification tree builder: the training matrix is the Arrow IPC
- * file `options.x` (kept by the script for the trees of a forest), the sample weights at input.
- */
+/** scikit-learn's depth-first classification tree builder: a forest's trees (or one) on one training matrix. */
 export const treeFit = (input: string, options: Record<string, unknown>, outPath: string) => runKernel('treeFit', 'tree_fit', input, options, outPath);
 
 export async function hashFile(file: string): Promise<string> {
