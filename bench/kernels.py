@@ -123,6 +123,18 @@ def encoder_case(make):
     return [t], f"{dense.shape} {digest(np.ascontiguousarray(dense))} {[list(c) for c in enc.categories_]}"
 
 
+def groupby_case(run):
+    """A groupby aggregation on the transactions table, as the fixture scripts write them."""
+    tx = pd.read_csv(os.path.join(DATA, "transactions.csv"))
+    tx["date"] = pd.to_datetime(tx["date"])
+    tx["is_refund"] = (tx["amount"] < 0).astype(int)
+    t0 = time.perf_counter()
+    out = run(tx)
+    t = time.perf_counter() - t0
+    frame = out.to_frame() if isinstance(out, pd.Series) else out
+    return [t], f"{frame.shape} {list(frame.dtypes.astype(str))} {pd.util.hash_pandas_object(frame).sum()}"
+
+
 CASES = {
     "read_csv": case_read_csv,
     "read_parquet": case_read_parquet,
@@ -141,6 +153,11 @@ CASES = {
         n_estimators=20, min_samples_leaf=4, max_features=0.4, random_state=0)),
     "onehot_encoder": lambda: encoder_case(lambda: __import__("sklearn.preprocessing").preprocessing.OneHotEncoder()),
     "ordinal_encoder": lambda: encoder_case(lambda: __import__("sklearn.preprocessing").preprocessing.OrdinalEncoder()),
+    "groupby_named": lambda: groupby_case(lambda tx: tx.groupby("customer_id").agg(
+        n_txn=("amount", "size"), spend_sum=("amount", "sum"), spend_mean=("amount", "mean"), spend_std=("amount", "std"),
+        spend_max=("amount", "max"), n_refunds=("is_refund", "sum"), last_txn=("date", "max"), n_channels=("channel", "nunique"))),
+    "groupby_sum": lambda: groupby_case(lambda tx: tx.groupby("customer_id")["amount"].sum()),
+    "groupby_str_key": lambda: groupby_case(lambda tx: tx.groupby("category")["amount"].agg(["mean", "count"])),
 }
 
 seconds, check = CASES[CASE]()

@@ -141,6 +141,9 @@ const KERNEL_CASES: { name: string; kernel: string; size: (rows: number) => stri
   { name: 'extra_trees', kernel: 'ExtraTreesClassifier(20, max_features=0.4).fit', size: (r) => `${r.toLocaleString('en')} rows, one-hot` },
   { name: 'onehot_encoder', kernel: 'OneHotEncoder().fit_transform (2 str columns)', size: (r) => `${(5 * r).toLocaleString('en')} rows` },
   { name: 'ordinal_encoder', kernel: 'OrdinalEncoder().fit_transform (2 str columns)', size: (r) => `${(5 * r).toLocaleString('en')} rows` },
+  { name: 'groupby_named', kernel: 'groupby(int key).agg(8 named: float size/sum/mean/std/max, int sum, date max, str nunique)', size: (r) => `${(5 * r).toLocaleString('en')} rows` },
+  { name: 'groupby_sum', kernel: "groupby(int key)['amount'].sum()", size: (r) => `${(5 * r).toLocaleString('en')} rows` },
+  { name: 'groupby_str_key', kernel: "groupby(str key)['amount'].agg(['mean', 'count'])", size: (r) => `${(5 * r).toLocaleString('en')} rows` },
 ];
 
 function parseKernelOutput(text: string, where: string): { seconds: number[]; check: string } {

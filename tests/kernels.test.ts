@@ -95,6 +95,20 @@ describe('kernel substitutions under the coordinator', () => {
     expect(r.batch.shim_errors).toBe(0);
   }, 300000);
 
+  test('groupby aggregations on one int64 or str key: randomised frames and call forms give identical results; other calls stay with pandas', async () => {
+    const r = await coord.runScripts(['tests/py/kernel_groupby_conformance.py'], { cwd: ROOT, outDir: out });
+    const s = r.scripts[0];
+    const stderr = fs.readFileSync(s.stderr_path, 'utf8');
+    expect({ status: s.status, stderr }).toEqual({ status: 'ok', stderr: '' });
+    const m = /groupby kernel conformance: (\d+) cases identical, (\d+) kernel runs, (\d+) declined/.exec(fs.readFileSync(s.stdout_path, 'utf8'));
+    expect(m).not.toBeNull();
+    expect(Number(m![1])).toBeGreaterThanOrEqual(600);
+    // the script counts a run per substituted call; each sends at least one request to the kernel
+    expect(Number(m![2])).toBeGreaterThanOrEqual(500);
+    expect(r.batch.kernels.groupby_agg).toBeGreaterThanOrEqual(Number(m![2]));
+    expect(r.batch.shim_errors).toBe(0);
+  }, 300000);
+
   test('kernel requests are checked: unknown kernels and inputs outside the store are declined', async () => {
     const bad = path.join(out, 'x.arrow');
     fs.writeFileSync(bad, 'not arrow');
@@ -106,6 +120,13 @@ describe('kernel substitutions under the coordinator', () => {
     fs.writeFileSync(inStore, 'not arrow');
     expect(await run({ kernel: 'count_vocab', input: inStore, options: {} })).toMatchObject({ status: 'declined', reason: expect.stringMatching(/kernel error: .*in-test\.arrow/) });
     expect(fs.existsSync(inStore)).toBe(false);
+    // a column passed by reference must be a store result too (the kernel would map it)
+    for (const refPath of ['/etc/passwd', undefined]) {
+      fs.writeFileSync(inStore, 'not arrow');
+      const refs = { key: { path: refPath, ino: 1, type: 'int64', len: 1, offset: 0, null_count: 0, buffers: [null, [0, 8]] } };
+      expect(await run({ kernel: 'groupby_agg', input: inStore, options: { aggs: [], refs } })).toMatchObject({ status: 'declined', reason: expect.stringMatching(/outside the store/) });
+      expect(fs.existsSync(inStore)).toBe(false);
+    }
   });
 
   test('read_parquet: scripts reading one file share one Rust read and print what pandas prints', async () => {

@@ -8,13 +8,14 @@ from __future__ import annotations
 import math
 import mmap
 import os
+import weakref
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.ipc
 
-__all__ = ["ipc_to_frame", "frame_to_ipc", "write_table"]
+__all__ = ["ipc_to_frame", "frame_to_ipc", "write_table", "column_ref"]
 
 # schema metadata of a read_csv result whose column labels are the integers 0..n (header=None)
 INT_LABELS = b"stratum.int_labels"
@@ -55,11 +56,74 @@ def ipc_to_frame(path: str) -> pd.DataFrame:
     return df
 
 
+# the store results this process has mapped: (start, end, path, inode, weak reference to the
+# mapping); column_ref finds a kernel input's buffers in them
+_regions: list[tuple[int, int, str, int, weakref.ref]] = []
+
+
 def _map(path: str):
     """A private copy-on-write mapping of the file (empty bytes for an empty file)."""
     with open(path, "rb") as f:
-        size = os.fstat(f.fileno()).st_size
-        return mmap.mmap(f.fileno(), size, access=mmap.ACCESS_COPY) if size else b""
+        st = os.fstat(f.fileno())
+        if not st.st_size:
+            return b""
+        mm = mmap.mmap(f.fileno(), st.st_size, access=mmap.ACCESS_COPY)
+    start = pa.py_buffer(mm).address
+    _regions[:] = [r for r in _regions if r[4]() is not None]
+    _regions.append((start, start + st.st_size, path, st.st_ino, weakref.ref(mm)))
+    return mm
+
+
+def _untouched(address: int, nbytes: int) -> bool:
+    """Whether this process never wrote to the pages of [address, address + nbytes) of a
+    private file mapping, so they still hold the file's bytes: each page is either not yet
+    faulted in (and not swapped: a written page that was swapped out is anonymous) or a page
+    of the file (a write replaces it by an anonymous copy). /proc/self/pagemap, bits 63
+    (present), 62 (swapped) and 61 (file page)."""
+    page = mmap.PAGESIZE
+    first, last = address // page, (address + nbytes - 1) // page
+    try:
+        with open("/proc/self/pagemap", "rb") as f:
+            f.seek(first * 8)
+            raw = f.read((last - first + 1) * 8)
+    except OSError:
+        return False
+    entries = np.frombuffer(raw, dtype=np.uint64)
+    if len(entries) != last - first + 1:
+        return False
+    present, swapped, file = ((entries >> np.uint64(b)) & np.uint64(1) for b in (63, 62, 61))
+    return bool(np.all(np.where(present == 1, file == 1, swapped == 0)))
+
+
+def column_ref(array: pa.Array) -> dict | None:
+    """A kernel input passed by reference instead of written again: an int64 / float64 /
+    string array whose buffers all lie, unwritten, in one store result this process mapped
+    (a column of a frame read through the store). The kernel maps that file itself; the
+    description (path, inode, type, length, offset, null count, each buffer's offset and size
+    in the file) is checked there again. None when the array is anywhere else."""
+    if not isinstance(array, pa.Array) or array.type not in (pa.int64(), pa.float64(), pa.string(), pa.large_string()):
+        return None
+    found = None
+    buffers = []
+    for buf in array.buffers():
+        if buf is None:
+            buffers.append(None)
+            continue
+        for start, end, path, ino, ref in _regions:
+            if start <= buf.address and buf.address + buf.size <= end and ref() is not None:
+                break
+        else:
+            return None
+        if found is not None and found != (path, ino):
+            return None
+        if buf.size and not _untouched(buf.address, buf.size):
+            return None
+        found = (path, ino)
+        buffers.append([buf.address - start, buf.size])
+    if found is None:
+        return None
+    return {"path": found[0], "ino": found[1], "type": str(array.type), "len": len(array),
+            "offset": array.offset, "null_count": array.null_count, "buffers": buffers}
 
 
 def ipc_table(path: str) -> pa.Table:
@@ -161,7 +225,10 @@ def write_table(table: pa.Table, path: str) -> None:
     tmp = path + ".tmp"
     try:
         with pa.OSFile(tmp, "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
-            writer.write_table(table)
+            if table.num_rows:
+                writer.write_table(table)
+            else:  # write_table writes no batch at all: readers (the kernels) expect one
+                writer.write_batch(pa.RecordBatch.from_pylist([], schema=table.schema))
         os.rename(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

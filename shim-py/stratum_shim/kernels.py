@@ -97,9 +97,11 @@ def install() -> None:
         original = getattr(sklearn.metrics, name)
         _installed.append((sklearn.metrics, name, original))
         setattr(sklearn.metrics, name, make(original))
-    from . import trees
+    from . import groupby, trees
 
-    trees.install(lambda owner, name, original: _installed.append((owner, name, original)))
+    register = lambda owner, name, original: _installed.append((owner, name, original))  # noqa: E731
+    trees.install(register)
+    groupby.install(register)
 
 
 def uninstall() -> None:
@@ -473,12 +475,25 @@ def _make_encoder_transform(original):
     return _substitute("encode_transform", original, plan, run)
 
 
-def _kernel(name, table, options):
-    """Run kernel `name` on an input table; the result table, or None when it declined."""
+def _kernel(name, table, options, by_ref=False):
+    """Run kernel `name` on an input table; the result table, or None when it declined.
+
+    by_ref (for kernels that read ``options["refs"]``): columns that lie unwritten in a store
+    result this process mapped are passed as references into that file (bridge.column_ref)
+    instead of being written again."""
     import pyarrow as pa
 
-    from .bridge import write_table
+    from .bridge import column_ref, write_table
 
+    if by_ref:
+        refs = {}
+        for col_name, col in zip(table.column_names, table.columns):
+            ref = column_ref(col.chunk(0)) if col.num_chunks == 1 else None
+            if ref is not None:
+                refs[col_name] = ref
+        if refs:
+            table = table.drop_columns(list(refs)) if len(refs) < table.num_columns else pa.table({})
+            options = {**options, "refs": refs}
     path = os.path.join(RT.store_dir, f"in-{os.getpid()}-{next(_seq)}.arrow")
     write_table(table, path)
     reply = RT.client.request({"t": "kernel", "kernel": name, "input": path, "options": options})

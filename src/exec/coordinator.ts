@@ -13,7 +13,7 @@ import type { KernelReply, LookupReply, ShimMessage, SourceInfo } from '../trace
 import { csvKernelOptions, parquetKernelOptions } from './kernels';
 import { Asker, MemoTable } from './memo';
 import { killGroup, Zygote } from './pool';
-import { binaryScore, countVocab, encodeFit, encodeTransform, hashFeatures, hashFile, imputeStats, KernelResult, readCsv, readParquet, rocAuc, treeFit } from './runtime';
+import { binaryScore, countVocab, encodeFit, encodeTransform, groupbyAgg, hashFeatures, hashFile, imputeStats, KernelResult, readCsv, readParquet, rocAuc, treeFit } from './runtime';
 import { ResultStore } from './store';
 
 export interface CoordinatorOptions {
@@ -299,6 +299,10 @@ export class Coordinator implements MessageHandler {
       if (!fn) return { status: 'declined', reason: `unknown kernel ${JSON.stringify(msg.kernel)}` };
       if (!this.kernels) return { status: 'declined', reason: 'kernels are disabled (--no-kernels)' };
       if (!this.store.holds(msg.input)) return { status: 'declined', reason: `kernel input outside the store: ${msg.input}` };
+      // columns passed by reference (bridge.column_ref) must be store results too
+      const refs = Object.values((msg.options?.refs ?? {}) as Record<string, { path?: unknown }>);
+      const outside = refs.find((r) => typeof r?.path !== 'string' || !this.store.holds(r.path));
+      if (outside) return { status: 'declined', reason: `kernel input outside the store: ${String(outside?.path)}` };
       const out = path.join(this.store.dir, `kernel-${++this.kernelSeq}.arrow`);
       let r: KernelResult;
       try {
@@ -478,6 +482,7 @@ const KERNELS: Record<string, (input: string, options: Record<string, unknown>, 
   encode_fit: encodeFit,
   encode_transform: encodeTransform,
   tree_fit: treeFit,
+  groupby_agg: groupbyAgg,
 };
 
 export function lidOf(...parts: string[]): string {

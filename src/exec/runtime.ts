@@ -13,6 +13,7 @@ interface Addon {
   encodeFit(inPath: string, optionsJson: string, outPath: string): Promise<string>;
   encodeTransform(inPath: string, optionsJson: string, outPath: string): Promise<string>;
   treeFit(inPath: string, optionsJson: string, outPath: string): Promise<string>;
+  groupbyAgg(inPath: string, optionsJson: string, outPath: string): Promise<string>;
   hashFile(path: string): Promise<string>;
   version(): string;
 }
@@ -45,7 +46,7 @@ export function loadRuntime(): Addon {
 }
 
 /** Runs a file-to-file kernel of the addon; failures name the kernel and its input. */
-async function runKernel(name: 'readCsv' | 'readParquet' | 'countVocab' | 'hashFeatures' | 'rocAuc' | 'binaryScore' | 'imputeStats' | 'encodeFit' | 'encodeTransform' | 'treeFit', label: string, input: string, options: Record<string, unknown>, outPath: string): Promise<KernelResult> {
+async function runKernel(name: 'readCsv' | 'readParquet' | 'countVocab' | 'hashFeatures' | 'rocAuc' | 'binaryScore' | 'imputeStats' | 'encodeFit' | 'encodeTransform' | 'treeFit' | 'groupbyAgg', label: string, input: string, options: Record<string, unknown>, outPath: string): Promise<KernelResult> {
   try {
     return JSON.parse(await loadRuntime()[name](input, JSON.stringify(options), outPath)) as KernelResult;
   } catch (e) {
@@ -83,6 +84,9 @@ export const encodeTransform = (input: string, options: Record<string, unknown>,
 
 /** scikit-learn's depth-first classification tree builder: a forest's trees (or one) on one training matrix. */
 export const treeFit = (input: string, options: Record<string, unknown>, outPath: string) => runKernel('treeFit', 'tree_fit', input, options, outPath);
+
+/** pandas' groupby aggregations on one key column: the sorted keys and one column per aggregation. */
+export const groupbyAgg = (input: string, options: Record<string, unknown>, outPath: string) => runKernel('groupbyAgg', 'groupby_agg', input, options, outPath);
 
 export async function hashFile(file: string): Promise<string> {
   try {

@@ -108,6 +108,87 @@ pub fn read_ipc_file(input: &Path) -> Result<Vec<RecordBatch>> {
     Ok(out)
 }
 
+/// A kernel input passed by reference: an array whose buffers lie in a store result file the
+/// shim has mapped (and not written to), described by the shim's `bridge.column_ref`.
+#[derive(serde::Deserialize, Debug, Clone)]
+pub struct ColumnRef {
+    pub path: String,
+    /// the inode the shim mapped: a result evicted and published again is another file
+    pub ino: u64,
+    /// pyarrow's name of the type: int64, double, string or large_string
+    #[serde(rename = "type")]
+    pub type_name: String,
+    pub len: usize,
+    pub offset: usize,
+    pub null_count: usize,
+    /// (offset in the file, size) of each buffer, in Arrow's order (validity first)
+    pub buffers: Vec<Option<(usize, usize)>>,
+}
+
+/// The array a `ColumnRef` describes, viewing a read-only mapping of its file (no copy).
+/// Everything is checked: the file is the one the shim mapped, the buffers lie inside it and
+/// are aligned, and the array data is validated in full (offsets, UTF-8) as Arrow defines it.
+pub fn referenced_column(r: &ColumnRef) -> std::result::Result<arrow_array::ArrayRef, String> {
+    use std::os::unix::fs::MetadataExt;
+    let data_type = match r.type_name.as_str() {
+        "int64" => DataType::Int64,
+        "double" => DataType::Float64,
+        "string" => DataType::Utf8,
+        "large_string" => DataType::LargeUtf8,
+        other => return Err(format!("a referenced column of type {other}")),
+    };
+    let file = File::open(&r.path).map_err(|e| format!("cannot open {}: {e}", r.path))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| format!("cannot stat {}: {e}", r.path))?;
+    if meta.ino() != r.ino {
+        return Err(format!(
+            "{} is no longer the file the script mapped",
+            r.path
+        ));
+    }
+    // SAFETY: read-only; store results are published once (write, then rename) and never
+    // written again (the shim maps them copy-on-write), so the mapping cannot change.
+    let map =
+        unsafe { memmap2::Mmap::map(&file) }.map_err(|e| format!("cannot map {}: {e}", r.path))?;
+    let len = map.len();
+    let ptr = std::ptr::NonNull::new(map.as_ptr() as *mut u8).ok_or("an empty file")?;
+    // SAFETY: ptr and len describe the mapping, which the buffer keeps alive (its owner).
+    let whole = unsafe { arrow_buffer::Buffer::from_custom_allocation(ptr, len, Arc::new(map)) };
+    let slice = |b: &(usize, usize), align: usize| {
+        let (off, size) = *b;
+        if off.checked_add(size).is_none_or(|end| end > len) || off % align != 0 {
+            return Err(format!(
+                "a buffer at {off}+{size} outside {} or misaligned",
+                r.path
+            ));
+        }
+        Ok(whole.slice_with_length(off, size))
+    };
+    let (validity, rest) = r.buffers.split_first().ok_or("no buffers")?;
+    let width = if matches!(data_type, DataType::Utf8) {
+        4
+    } else {
+        8
+    };
+    let mut builder = ArrayData::builder(data_type)
+        .len(r.len)
+        .offset(r.offset)
+        .null_count(r.null_count);
+    if let Some(v) = validity {
+        builder = builder.null_bit_buffer(Some(slice(v, 1)?));
+    }
+    for (i, b) in rest.iter().enumerate() {
+        let b = b.as_ref().ok_or("a missing data buffer")?;
+        // the values of strings are bytes; offsets and numbers are aligned to their width
+        builder = builder.add_buffer(slice(b, if i == 1 { 1 } else { width })?);
+    }
+    let data = builder
+        .build()
+        .map_err(|e| format!("invalid referenced column: {e}"))?;
+    Ok(arrow_array::make_array(data))
+}
+
 /// Runs `write` on `<out>.tmp`, then renames it into place (removed if the write failed).
 fn publish(out: &Path, write: impl FnOnce(&Path) -> std::io::Result<u64>) -> Result<u64> {
     let mut tmp = out.as_os_str().to_owned();
@@ -341,6 +422,95 @@ mod tests {
     use arrow_array::builder::{LargeStringBuilder, ListBuilder, UInt32Builder};
     use arrow_array::{ArrayRef, BooleanArray, Float64Array, Int64Array};
     use arrow_schema::{Field, Schema};
+
+    #[test]
+    fn referenced_columns_are_checked_views() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = std::env::temp_dir().join(format!("stratum-ref-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("r.bin");
+        // int64 [7, -1, 9] at 0; string offsets [0, 2, 2, 5] at 64 (i64); bytes "héllo"[..] at 128
+        let mut bytes = vec![0u8; 160];
+        for (i, v) in [7i64, -1, 9].iter().enumerate() {
+            bytes[i * 8..i * 8 + 8].copy_from_slice(&v.to_le_bytes());
+        }
+        for (i, v) in [0i64, 2, 2, 6].iter().enumerate() {
+            bytes[64 + i * 8..72 + i * 8].copy_from_slice(&v.to_le_bytes());
+        }
+        bytes[128..134].copy_from_slice("abc\u{e9}d".as_bytes());
+        fs::write(&path, &bytes).unwrap();
+        let ino = fs::metadata(&path).unwrap().ino();
+        let r = |type_name: &str, len, buffers: Vec<Option<(usize, usize)>>| ColumnRef {
+            path: path.to_string_lossy().into(),
+            ino,
+            type_name: type_name.into(),
+            len,
+            offset: 0,
+            null_count: 0,
+            buffers,
+        };
+        let ints = referenced_column(&r("int64", 3, vec![None, Some((0, 24))])).unwrap();
+        assert_eq!(
+            ints.as_any()
+                .downcast_ref::<Int64Array>()
+                .unwrap()
+                .values()
+                .to_vec(),
+            [7, -1, 9]
+        );
+        let mut sliced = r("int64", 2, vec![None, Some((0, 24))]);
+        sliced.offset = 1;
+        let tail = referenced_column(&sliced).unwrap();
+        assert_eq!(
+            tail.as_any()
+                .downcast_ref::<Int64Array>()
+                .unwrap()
+                .values()
+                .to_vec(),
+            [-1, 9]
+        );
+        let strs = referenced_column(&r(
+            "large_string",
+            3,
+            vec![None, Some((64, 32)), Some((128, 6))],
+        ))
+        .unwrap();
+        let strs = strs
+            .as_any()
+            .downcast_ref::<arrow_array::LargeStringArray>()
+            .unwrap();
+        assert_eq!(
+            strs.iter().collect::<Vec<_>>(),
+            [Some("ab"), Some(""), Some("c\u{e9}d")]
+        );
+        // beyond the file, misaligned, too short for its length, another inode, a bad type
+        assert!(referenced_column(&r("int64", 3, vec![None, Some((150, 24))])).is_err());
+        assert!(referenced_column(&r("int64", 2, vec![None, Some((4, 16))])).is_err());
+        assert!(referenced_column(&r("int64", 4, vec![None, Some((0, 24))])).is_err());
+        let mut other = r("int64", 3, vec![None, Some((0, 24))]);
+        other.ino += 1;
+        assert!(referenced_column(&other).is_err());
+        assert!(referenced_column(&r("bool", 3, vec![None, Some((0, 1))])).is_err());
+        // offsets that run past the values, and bytes that are not UTF-8
+        bytes[64 + 24..64 + 32].copy_from_slice(&9i64.to_le_bytes());
+        fs::write(&path, &bytes).unwrap();
+        assert!(referenced_column(&r(
+            "large_string",
+            3,
+            vec![None, Some((64, 32)), Some((128, 6))]
+        ))
+        .is_err());
+        bytes[64 + 24..64 + 32].copy_from_slice(&6i64.to_le_bytes());
+        bytes[129] = 0xff;
+        fs::write(&path, &bytes).unwrap();
+        assert!(referenced_column(&r(
+            "large_string",
+            3,
+            vec![None, Some((64, 32)), Some((128, 6))]
+        ))
+        .is_err());
+        fs::remove_dir_all(&dir).unwrap();
+    }
 
     fn data(b: &RecordBatch) -> Vec<ArrayData> {
         b.columns().iter().map(|c| c.to_data()).collect()

@@ -6,6 +6,7 @@
 mod csv;
 mod encode;
 mod error;
+mod groupby;
 mod impute;
 mod ipc;
 mod metrics;

@@ -1,0 +1,935 @@
+//! pandas' groupby aggregations on one key column (`df.groupby(key).agg(...)`), exactly.
+//!
+//! Groups are the distinct non-null keys sorted as pandas sorts them (`sort=True`): int64 keys
+//! numerically, string keys by code point (the byte order of UTF-8); rows with a null key belong
+//! to no group (`dropna=True`). Every aggregation visits its group's rows in row order and does
+//! the arithmetic of pandas' Cython kernels (`pandas/_libs/groupby.pyx`), so floats match bit for
+//! bit:
+//!
+//! - `sum` of floats: Kahan summation, the compensation reset when it is not finite
+//!   (`group_sum`); of int64: wrapping int64 addition.
+//! - `mean`: Kahan summation (the compensation reset when NaN, `group_mean`), then the sum
+//!   divided by the count; int64 values are summed as float64.
+//! - `var` / `std` (ddof 1): Welford's update of `group_var`, then `m2 / (n - 1)` (and its sqrt).
+//! - `min` / `max`: starting from +-inf (float) or the int64 extremes, a strict comparison per
+//!   value (so the first of equal values, e.g. of 0.0 and -0.0, is kept); a group without values
+//!   is NaN (float) or NaT (datetime).
+//! - `count`: the values that are not missing (NaN, NaT, null); `size`: the rows;
+//!   `nunique`: the distinct values that are not missing (0.0 and -0.0 are one value).
+//!
+//! Missing values: NaN in float64 columns, NaT (int64 minimum) in columns flagged as datetimes,
+//! nulls in string columns. Datetime columns support only count, size, min and max; string
+//! columns only count, size and nunique. The shim sends only what is supported;
+//! anything else is declined here too.
+//!
+//! The aggregations run in parallel, one per core at a time; the factorisation of the key is one
+//! hash pass plus a sort of the distinct keys.
+
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Float64Type, Int64Type};
+use arrow_array::{
+    Array, ArrayRef, Float64Array, Int64Array, LargeStringArray, RecordBatch, StringArray,
+};
+use arrow_schema::DataType;
+use rayon::prelude::*;
+use serde::Deserialize;
+
+use crate::csv::Outcome;
+use crate::error::Result;
+use crate::ipc::{read_ipc_file, referenced_column, write_ipc_file, ColumnRef};
+
+/// No group: the label of a row whose key is null.
+const NONE: u32 = u32::MAX;
+/// pandas' NaT as an int64.
+const NAT: i64 = i64::MIN;
+
+/// A hasher for group keys: murmur3's 64-bit finaliser for integers, XXH3 for bytes.
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        self.0 = xxhash_rust::xxh3::xxh3_64_with_seed(bytes, self.0);
+    }
+    fn write_u64(&mut self, v: u64) {
+        let mut h = (v ^ self.0.rotate_left(29)).wrapping_add(0x9e37_79b9_7f4a_7c15);
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        h ^= h >> 33;
+        self.0 = h;
+    }
+    fn write_u128(&mut self, v: u128) {
+        // one folded multiply of the two halves (as in wyhash / foldhash)
+        let m = u128::from((v as u64) ^ 0xa076_1d64_78bd_642f ^ self.0)
+            * u128::from(((v >> 64) as u64) ^ 0xe703_7ed1_a0b4_28db);
+        self.0 = (m as u64) ^ ((m >> 64) as u64);
+    }
+    fn write_i64(&mut self, v: i64) {
+        self.write_u64(v as u64);
+    }
+    fn write_u32(&mut self, v: u32) {
+        self.write_u64(u64::from(v));
+    }
+    fn write_usize(&mut self, v: usize) {
+        self.write_u64(v as u64);
+    }
+}
+
+type KeyMap<K> = HashMap<K, u32, BuildHasherDefault<KeyHasher>>;
+type KeySet<K> = HashSet<K, BuildHasherDefault<KeyHasher>>;
+
+/// A string column, whatever its offset width.
+#[derive(Clone, Copy)]
+enum Strings<'a> {
+    Small(&'a StringArray),
+    Large(&'a LargeStringArray),
+}
+
+impl<'a> Strings<'a> {
+    fn of(col: &'a ArrayRef) -> Option<Strings<'a>> {
+        match col.data_type() {
+            DataType::Utf8 => Some(Strings::Small(col.as_string::<i32>())),
+            DataType::LargeUtf8 => Some(Strings::Large(col.as_string::<i64>())),
+            _ => None,
+        }
+    }
+
+    /// Value i (at most INLINE bytes long) as one integer that sorts as the string does: its
+    /// bytes, zero-padded, then its length (so "a" < "a\0" < "ab"; byte order = code point
+    /// order = Python's str order). Hashing and comparing it never touches the string again.
+    /// None when null.
+    #[inline]
+    fn inline_at(&self, i: usize) -> Option<u128> {
+        fn at<O: arrow_array::OffsetSizeTrait>(
+            a: &arrow_array::GenericStringArray<O>,
+            i: usize,
+        ) -> Option<u128> {
+            if a.is_null(i) {
+                return None;
+            }
+            let o = a.value_offsets();
+            let (start, end) = (o[i].as_usize(), o[i + 1].as_usize());
+            let data = a.value_data();
+            let len = end - start;
+            if start + 16 <= data.len() {
+                // one 16-byte load, the bytes past the value masked off: the same integer
+                let raw = u128::from_le_bytes(data[start..start + 16].try_into().expect("16"));
+                let value = raw & ((1u128 << (8 * len)) - 1); // len <= 15
+                return Some(value.swap_bytes() | len as u128);
+            }
+            let mut b = [0u8; 16];
+            b[..len].copy_from_slice(&data[start..end]);
+            b[INLINE] = len as u8;
+            Some(u128::from_be_bytes(b))
+        }
+        match self {
+            Strings::Small(a) => at(a, i),
+            Strings::Large(a) => at(a, i),
+        }
+    }
+
+    /// The length in bytes of the longest value.
+    fn max_len(&self) -> usize {
+        fn widest<O: arrow_array::OffsetSizeTrait>(o: &[O]) -> usize {
+            o.windows(2)
+                .map(|w| (w[1] - w[0]).as_usize())
+                .max()
+                .unwrap_or(0)
+        }
+        match self {
+            Strings::Small(a) => widest(a.value_offsets()),
+            Strings::Large(a) => widest(a.value_offsets()),
+        }
+    }
+
+    #[inline]
+    fn get(&self, i: usize) -> Option<&'a str> {
+        match self {
+            Strings::Small(a) => a.is_valid(i).then(|| a.value(i)),
+            Strings::Large(a) => a.is_valid(i).then(|| a.value(i)),
+        }
+    }
+}
+
+/// One value column as the aggregations see it.
+enum Values<'a> {
+    Float(&'a [f64]),
+    Int(&'a [i64]),
+    /// int64 nanoseconds (or any unit) with NaT as the int64 minimum
+    Datetime(&'a [i64]),
+    Str(Strings<'a>),
+}
+
+impl<'a> Values<'a> {
+    fn of(col: &'a ArrayRef, datetime: bool) -> std::result::Result<Values<'a>, String> {
+        let no_nulls = |kind: &str| {
+            if col.null_count() > 0 {
+                Err(format!(
+                    "nulls in a {kind} column (NaN/NaT mark missing values)"
+                ))
+            } else {
+                Ok(())
+            }
+        };
+        match col.data_type() {
+            DataType::Float64 if !datetime => {
+                no_nulls("float64")?;
+                Ok(Values::Float(col.as_primitive::<Float64Type>().values()))
+            }
+            DataType::Int64 => {
+                no_nulls("int64")?;
+                let v = col.as_primitive::<Int64Type>().values();
+                Ok(if datetime {
+                    Values::Datetime(v)
+                } else {
+                    Values::Int(v)
+                })
+            }
+            _ if !datetime => Strings::of(col)
+                .map(Values::Str)
+                .ok_or_else(|| format!("a value column of type {}", col.data_type())),
+            other => Err(format!("a datetime column of type {other} (int64 only)")),
+        }
+    }
+}
+
+/// One requested aggregation: value column `col` (0 for `v0`), function `op`.
+#[derive(Deserialize, Clone)]
+struct Agg {
+    col: usize,
+    op: String,
+}
+
+#[derive(Deserialize)]
+struct Options {
+    aggs: Vec<Agg>,
+    /// columns passed by reference into store results instead of in the input file
+    #[serde(default)]
+    refs: HashMap<String, ColumnRef>,
+    /// the value columns that hold datetimes as int64 (NaT = int64 minimum)
+    #[serde(default)]
+    datetime: Vec<usize>,
+}
+
+/// The key column factorised: each row's group (NONE for a null key), groups numbered in
+/// sorted key order, and the sorted distinct keys.
+struct Groups {
+    labels: Vec<u32>,
+    keys: ArrayRef,
+}
+
+impl Groups {
+    fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// All the groups as one part.
+    fn whole(&self) -> Part<'_> {
+        Part {
+            labels: &self.labels,
+            lo: 0,
+            hi: self.len() as u32,
+        }
+    }
+
+    /// The groups split into consecutive ranges, one per core when there are many groups: each
+    /// range is aggregated on its own (every group still sees its rows in row order).
+    fn parts(&self) -> Vec<Part<'_>> {
+        let n = self.len();
+        let k = rayon::current_num_threads();
+        if n < 1 << 14 || k < 2 {
+            return vec![self.whole()];
+        }
+        (0..k)
+            .map(|j| Part {
+                labels: &self.labels,
+                lo: (n * j / k) as u32,
+                hi: (n * (j + 1) / k) as u32,
+            })
+            .collect()
+    }
+}
+
+/// The groups `lo..hi` (numbered from 0 within the part).
+struct Part<'a> {
+    labels: &'a [u32],
+    lo: u32,
+    hi: u32,
+}
+
+impl Part<'_> {
+    fn len(&self) -> usize {
+        (self.hi - self.lo) as usize
+    }
+}
+
+/// A string key hashed once (`str`'s own Hash would feed the hasher twice).
+#[derive(PartialEq, Eq, PartialOrd, Ord, Clone, Copy)]
+struct StrKey<'a>(&'a str);
+
+impl std::hash::Hash for StrKey<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write(self.0.as_bytes());
+    }
+}
+
+/// Strings up to this many bytes are keyed by value (`Strings::inline_at`), not by reference.
+const INLINE: usize = 15;
+
+/// Numbers the distinct keys (in sorted key order): each chunk of rows is numbered by its own
+/// hash table in parallel, the chunks' distinct keys are merged and sorted, and every row's
+/// local number is mapped to its key's rank.
+fn factorize<K, F>(n: usize, key: F) -> (Vec<u32>, Vec<K>)
+where
+    K: std::hash::Hash + Eq + Ord + Copy + Send + Sync,
+    F: Fn(usize) -> Option<K> + Sync,
+{
+    let chunks = rayon::current_num_threads().clamp(1, n.div_ceil(1 << 16).max(1));
+    let step = n.div_ceil(chunks).max(1);
+    let local: Vec<(Vec<u32>, Vec<K>)> = (0..chunks)
+        .into_par_iter()
+        .map(|c| {
+            let rows = c * step..((c + 1) * step).min(n);
+            let mut ids: KeyMap<K> = KeyMap::default();
+            let mut uniques: Vec<K> = Vec::new();
+            let labels = rows
+                .map(|i| match key(i) {
+                    None => NONE,
+                    Some(k) => *ids.entry(k).or_insert_with(|| {
+                        uniques.push(k);
+                        (uniques.len() - 1) as u32
+                    }),
+                })
+                .collect();
+            (labels, uniques)
+        })
+        .collect();
+    let mut all: Vec<K> = if let [(_, only)] = local.as_slice() {
+        only.clone()
+    } else {
+        let mut set: KeySet<K> = KeySet::default();
+        for (_, u) in &local {
+            set.extend(u.iter().copied());
+        }
+        set.into_iter().collect()
+    };
+    all.par_sort_unstable();
+    let rank: KeyMap<K> = all
+        .iter()
+        .enumerate()
+        .map(|(r, &k)| (k, r as u32))
+        .collect();
+    let mut labels: Vec<u32> = Vec::with_capacity(n);
+    let parts: Vec<Vec<u32>> = local
+        .into_par_iter()
+        .map(|(mut l, u)| {
+            let to: Vec<u32> = u.iter().map(|k| rank[k]).collect();
+            for x in l.iter_mut() {
+                if *x != NONE {
+                    *x = to[*x as usize];
+                }
+            }
+            l
+        })
+        .collect();
+    for p in parts {
+        labels.extend(p);
+    }
+    (labels, all)
+}
+
+/// int64 keys spanning a range not much larger than the rows: a table indexed by the key
+/// replaces hashing, and walking it in order numbers the keys sorted.
+fn factorize_dense(v: &[i64]) -> Option<(Vec<u32>, Vec<i64>)> {
+    let n = v.len();
+    if n == 0 {
+        return None;
+    }
+    let (lo, hi) = v
+        .par_iter()
+        .fold(
+            || (i64::MAX, i64::MIN),
+            |(lo, hi), &x| (lo.min(x), hi.max(x)),
+        )
+        .reduce(|| (i64::MAX, i64::MIN), |a, b| (a.0.min(b.0), a.1.max(b.1)));
+    let span = (hi as i128 - lo as i128 + 1) as u128;
+    if span > (4 * n as u128).max(1 << 16) {
+        return None;
+    }
+    let mut rank = vec![NONE; span as usize];
+    for &x in v {
+        rank[(x - lo) as usize] = 0;
+    }
+    let mut keys = Vec::new();
+    for (off, r) in rank.iter_mut().enumerate() {
+        if *r == 0 {
+            *r = keys.len() as u32;
+            keys.push(lo + off as i64);
+        }
+    }
+    let labels = v.par_iter().map(|&x| rank[(x - lo) as usize]).collect();
+    Some((labels, keys))
+}
+
+fn group_keys(key: &ArrayRef) -> std::result::Result<Groups, String> {
+    let n = key.len();
+    match key.data_type() {
+        DataType::Int64 => {
+            let a = key.as_primitive::<Int64Type>();
+            let dense = (a.null_count() == 0).then(|| factorize_dense(a.values()));
+            let (labels, keys) = dense
+                .flatten()
+                .unwrap_or_else(|| factorize(n, |i| a.is_valid(i).then(|| a.value(i))));
+            Ok(Groups {
+                labels,
+                keys: Arc::new(Int64Array::from(keys)),
+            })
+        }
+        _ => {
+            let s = Strings::of(key)
+                .ok_or_else(|| format!("a key column of type {}", key.data_type()))?;
+            if s.max_len() <= INLINE {
+                let (labels, keys) = factorize(n, |i| s.inline_at(i));
+                return Ok(Groups {
+                    labels,
+                    keys: Arc::new(LargeStringArray::from_iter_values(keys.iter().map(|k| {
+                        let b = k.to_be_bytes();
+                        String::from_utf8_lossy(&b[..usize::from(b[INLINE])]).into_owned()
+                    }))),
+                });
+            }
+            let (labels, keys) = factorize(n, |i| s.get(i).map(StrKey));
+            Ok(Groups {
+                labels,
+                keys: Arc::new(LargeStringArray::from(
+                    keys.into_iter().map(|k| k.0).collect::<Vec<_>>(),
+                )),
+            })
+        }
+    }
+}
+
+/// Rows per group (`size`).
+fn size(g: &Part) -> Vec<i64> {
+    let mut out = vec![0i64; g.len()];
+    each(g, |l, _| out[l] += 1);
+    out
+}
+
+/// Calls `f(group, row)` for every row of a group of the part, in row order (NONE, the label
+/// of no group, is never in a part's range).
+#[inline]
+fn each<F: FnMut(usize, usize)>(g: &Part, mut f: F) {
+    let (lo, hi) = (g.lo, g.hi);
+    for (i, &l) in g.labels.iter().enumerate() {
+        if l >= lo && l < hi {
+            f((l - lo) as usize, i);
+        }
+    }
+}
+
+fn count_where<F: Fn(usize) -> bool>(g: &Part, present: F) -> Vec<i64> {
+    let mut out = vec![0i64; g.len()];
+    each(g, |l, i| {
+        if present(i) {
+            out[l] += 1;
+        }
+    });
+    out
+}
+
+/// `group_sum` on float64: Kahan, the compensation reset when it is not finite. The state of
+/// a group (sum, compensation) shares one cache line.
+fn sum_f64(g: &Part, v: &[f64]) -> Vec<f64> {
+    let mut st = vec![(0f64, 0f64); g.len()];
+    each(g, |l, i| {
+        let val = v[i];
+        if !val.is_nan() {
+            let (sum, comp) = &mut st[l];
+            let y = val - *comp;
+            let t = *sum + y;
+            *comp = t - *sum - y;
+            if !comp.is_finite() {
+                *comp = 0.0;
+            }
+            *sum = t;
+        }
+    });
+    st.into_iter().map(|(sum, _)| sum).collect()
+}
+
+/// `group_mean`: Kahan (the compensation reset when NaN), then sum / count, NaN for no values.
+fn mean<F: Fn(usize) -> f64>(g: &Part, val_at: F) -> Vec<f64> {
+    let mut st = vec![(0f64, 0f64, 0i64); g.len()];
+    each(g, |l, i| {
+        let val = val_at(i);
+        if !val.is_nan() {
+            let (sum, comp, nobs) = &mut st[l];
+            *nobs += 1;
+            let y = val - *comp;
+            let t = *sum + y;
+            *comp = t - *sum - y;
+            if comp.is_nan() {
+                *comp = 0.0;
+            }
+            *sum = t;
+        }
+    });
+    st.into_iter()
+        .map(|(s, _, n)| if n == 0 { f64::NAN } else { s / n as f64 })
+        .collect()
+}
+
+/// `group_var` with ddof 1 (Welford), and its square root for `std`.
+fn var<F: Fn(usize) -> f64>(g: &Part, val_at: F, std: bool) -> Vec<f64> {
+    let mut st = vec![(0f64, 0f64, 0i64); g.len()]; // (m2, mean, nobs)
+    each(g, |l, i| {
+        let val = val_at(i);
+        if !val.is_nan() {
+            let (m2, mean, nobs) = &mut st[l];
+            *nobs += 1;
+            let old = *mean;
+            *mean += (val - old) / *nobs as f64;
+            *m2 += (val - *mean) * (val - old);
+        }
+    });
+    st.into_iter()
+        .map(|(m, _, n)| {
+            if n <= 1 {
+                f64::NAN
+            } else if std {
+                (m / (n - 1) as f64).sqrt()
+            } else {
+                m / (n - 1) as f64
+            }
+        })
+        .collect()
+}
+
+/// `group_min_max` on float64: NaN skipped, NaN for a group without values.
+fn min_max_f64(g: &Part, v: &[f64], max: bool) -> Vec<f64> {
+    let start = if max {
+        f64::NEG_INFINITY
+    } else {
+        f64::INFINITY
+    };
+    let mut st = vec![(start, false); g.len()]; // (extreme, seen a value)
+    each(g, |l, i| {
+        let val = v[i];
+        if !val.is_nan() {
+            let (m, seen) = &mut st[l];
+            *seen = true;
+            if (max && val > *m) || (!max && val < *m) {
+                *m = val;
+            }
+        }
+    });
+    st.into_iter()
+        .map(|(m, seen)| if seen { m } else { f64::NAN })
+        .collect()
+}
+
+/// `group_min_max` on int64 (`nat`: datetimes, NaT skipped, NaT for a group without values).
+fn min_max_i64(g: &Part, v: &[i64], max: bool, nat: bool) -> Vec<i64> {
+    // pandas' starting points (`_get_min_or_max`): NaT + 1 for a datetime max
+    let start = match (max, nat) {
+        (true, true) => NAT + 1,
+        (true, false) => i64::MIN,
+        (false, _) => i64::MAX,
+    };
+    let mut st = vec![(start, false); g.len()];
+    each(g, |l, i| {
+        let val = v[i];
+        if !(nat && val == NAT) {
+            let (m, seen) = &mut st[l];
+            *seen = true;
+            if (max && val > *m) || (!max && val < *m) {
+                *m = val;
+            }
+        }
+    });
+    st.into_iter()
+        .map(|(m, seen)| if seen { m } else { NAT })
+        .collect()
+}
+
+/// Distinct values per group, missing values not counted: the values are numbered (`codes`,
+/// NONE for missing), then each (group, code) pair is counted once, in a bitmap when
+/// groups x codes is small, else by sorting the pairs.
+fn nunique(g: &Part, codes: &[u32], ncodes: usize) -> Vec<i64> {
+    let mut out = vec![0i64; g.len()];
+    let cells = g.len() as u128 * ncodes as u128;
+    if cells <= 1 << 28 {
+        let mut seen = vec![0u64; (cells as usize).div_ceil(64)];
+        each(g, |l, i| {
+            let c = codes[i];
+            if c != NONE {
+                let bit = l * ncodes + c as usize;
+                let (w, m) = (bit / 64, 1u64 << (bit % 64));
+                if seen[w] & m == 0 {
+                    seen[w] |= m;
+                    out[l] += 1;
+                }
+            }
+        });
+    } else {
+        let mut pairs: Vec<u64> = g
+            .labels
+            .iter()
+            .zip(codes)
+            .filter(|(&l, &c)| l >= g.lo && l < g.hi && c != NONE)
+            .map(|(&l, &c)| (u64::from(l - g.lo) << 32) | u64::from(c))
+            .collect();
+        pairs.par_sort_unstable();
+        pairs.dedup();
+        for p in pairs {
+            out[(p >> 32) as usize] += 1;
+        }
+    }
+    out
+}
+
+/// Each value's number among the column's distinct values (NONE for missing), and how many.
+fn value_codes(v: &Values) -> Option<(Vec<u32>, usize)> {
+    match v {
+        Values::Int(x) => {
+            let (codes, keys) =
+                factorize_dense(x).unwrap_or_else(|| factorize(x.len(), |i| Some(x[i])));
+            Some((codes, keys.len()))
+        }
+        Values::Str(s) => {
+            let n = match s {
+                Strings::Small(a) => a.len(),
+                Strings::Large(a) => a.len(),
+            };
+            let (codes, ncodes) = if s.max_len() <= INLINE {
+                let (c, k) = factorize(n, |i| s.inline_at(i));
+                (c, k.len())
+            } else {
+                let (c, k) = factorize(n, |i| s.get(i).map(StrKey));
+                (c, k.len())
+            };
+            Some((codes, ncodes))
+        }
+        Values::Float(x) => {
+            // pandas counts 0.0 and -0.0 as one value; NaN is missing
+            let bits = |i: usize| {
+                let v = x[i];
+                (!v.is_nan()).then(|| if v == 0.0 { 0u64 } else { v.to_bits() })
+            };
+            let (codes, keys) = factorize(x.len(), bits);
+            Some((codes, keys.len()))
+        }
+        Values::Datetime(_) => None,
+    }
+}
+
+/// One aggregation of one value column, the parts of the groups in parallel.
+fn aggregate(g: &Groups, v: &Values, op: &str) -> std::result::Result<ArrayRef, String> {
+    let codes = match (v, op) {
+        (Values::Float(_) | Values::Int(_) | Values::Str(_), "nunique") => value_codes(v),
+        _ => None,
+    };
+    let pieces = g
+        .parts()
+        .par_iter()
+        .map(|p| aggregate_part(p, v, op, codes.as_ref()))
+        .collect::<std::result::Result<Vec<ArrayRef>, String>>()?;
+    match pieces.as_slice() {
+        [one] => Ok(one.clone()),
+        _ => {
+            let refs: Vec<&dyn Array> = pieces.iter().map(|a| a.as_ref()).collect();
+            Ok(arrow_select::concat::concat(&refs).expect("pieces of one type"))
+        }
+    }
+}
+
+fn aggregate_part(
+    g: &Part,
+    v: &Values,
+    op: &str,
+    codes: Option<&(Vec<u32>, usize)>,
+) -> std::result::Result<ArrayRef, String> {
+    let f = |x: Vec<f64>| Ok(Arc::new(Float64Array::from(x)) as ArrayRef);
+    let i = |x: Vec<i64>| Ok(Arc::new(Int64Array::from(x)) as ArrayRef);
+    match (v, op) {
+        (_, "size") => i(size(g)),
+        (Values::Float(v), "count") => i(count_where(g, |r| !v[r].is_nan())),
+        (Values::Int(_), "count") => i(size(g)),
+        (Values::Datetime(v), "count") => i(count_where(g, |r| v[r] != NAT)),
+        (Values::Str(s), "count") => i(count_where(g, |r| s.get(r).is_some())),
+        (Values::Float(v), "sum") => f(sum_f64(g, v)),
+        (Values::Int(v), "sum") => {
+            let mut out = vec![0i64; g.len()];
+            each(g, |l, r| out[l] = out[l].wrapping_add(v[r]));
+            i(out)
+        }
+        (Values::Float(v), "mean") => f(mean(g, |r| v[r])),
+        (Values::Int(v), "mean") => f(mean(g, |r| v[r] as f64)),
+        (Values::Float(v), "var" | "std") => f(var(g, |r| v[r], op == "std")),
+        (Values::Int(v), "var" | "std") => f(var(g, |r| v[r] as f64, op == "std")),
+        (Values::Float(v), "min" | "max") => f(min_max_f64(g, v, op == "max")),
+        (Values::Int(v), "min" | "max") => i(min_max_i64(g, v, op == "max", false)),
+        (Values::Datetime(v), "min" | "max") => i(min_max_i64(g, v, op == "max", true)),
+        (Values::Float(_) | Values::Int(_) | Values::Str(_), "nunique") => {
+            let (codes, ncodes) = codes.expect("the values' codes");
+            i(nunique(g, codes, *ncodes))
+        }
+        (_, op) => Err(format!("{op} of this column type")),
+    }
+}
+
+/// Input: `key` (int64 or strings, nulls allowed) and value columns `v0..`; options
+/// `{"aggs": [{"col": j, "op": "sum"}...], "datetime": [j...]}`. Result: `key` (the sorted
+/// distinct keys) and `a0..` (one column per aggregation, in order).
+pub fn groupby_agg_ipc(input: &Path, options_json: &str, out: &Path) -> Result<Outcome> {
+    let t0 = Instant::now();
+    let opts: Options = match serde_json::from_str(options_json) {
+        Ok(o) => o,
+        Err(e) => return Ok(Outcome::Declined(format!("bad options: {e}"))),
+    };
+    let batches = read_ipc_file(input)?;
+    let [batch] = batches.as_slice() else {
+        return Ok(Outcome::Declined(
+            "the input must be one record batch".into(),
+        ));
+    };
+    // a column is in the input file or referenced in the options
+    let column = |name: &str| -> std::result::Result<Option<ArrayRef>, String> {
+        match opts.refs.get(name) {
+            Some(r) => referenced_column(r).map(Some),
+            None => Ok(batch.column_by_name(name).cloned()),
+        }
+    };
+    let mut columns_in = Vec::new();
+    for name in std::iter::once("key".to_string()).chain((0..).map(|j| format!("v{j}"))) {
+        match column(&name) {
+            Ok(Some(c)) => columns_in.push(c),
+            Ok(None) => break,
+            Err(why) => return Ok(Outcome::Declined(why)),
+        }
+    }
+    let Some((key, value_cols)) = columns_in.split_first() else {
+        return Ok(Outcome::Declined("no key column".into()));
+    };
+    if let Some(c) = value_cols.iter().find(|c| c.len() != key.len()) {
+        return Ok(Outcome::Declined(format!(
+            "a value column of {} rows for {} keys",
+            c.len(),
+            key.len()
+        )));
+    }
+    let mut values = Vec::new();
+    for (j, col) in value_cols.iter().enumerate() {
+        match Values::of(col, opts.datetime.contains(&j)) {
+            Ok(v) => values.push(v),
+            Err(why) => return Ok(Outcome::Declined(why)),
+        }
+    }
+    if let Some(a) = opts.aggs.iter().find(|a| a.col >= values.len()) {
+        return Ok(Outcome::Declined(format!("no value column v{}", a.col)));
+    }
+    let groups = match group_keys(key) {
+        Ok(g) => g,
+        Err(why) => return Ok(Outcome::Declined(why)),
+    };
+    let results: std::result::Result<Vec<ArrayRef>, String> = opts
+        .aggs
+        .par_iter()
+        .map(|a| aggregate(&groups, &values[a.col], &a.op))
+        .collect();
+    let results = match results {
+        Ok(r) => r,
+        Err(why) => return Ok(Outcome::Declined(why)),
+    };
+    let mut columns: Vec<(String, ArrayRef)> = vec![("key".into(), groups.keys.clone())];
+    columns.extend(
+        results
+            .into_iter()
+            .enumerate()
+            .map(|(j, a)| (format!("a{j}"), a)),
+    );
+    let result = RecordBatch::try_from_iter(columns).expect("columns of one length");
+    let bytes = write_ipc_file(&result, out)?;
+    Ok(Outcome::Ok {
+        rows: key.len(),
+        cols: opts.aggs.len(),
+        bytes,
+        elapsed_ms: t0.elapsed().as_secs_f64() * 1000.0,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn groups(keys: &[Option<i64>]) -> Groups {
+        let a: ArrayRef = Arc::new(Int64Array::from(keys.to_vec()));
+        group_keys(&a).unwrap()
+    }
+
+    #[test]
+    fn keys_sorted_nulls_dropped() {
+        let g = groups(&[Some(5), None, Some(-1), Some(5), Some(3)]);
+        assert_eq!(g.labels, vec![2, NONE, 0, 2, 1]);
+        let k = g.keys.as_primitive::<Int64Type>().values().to_vec();
+        assert_eq!(k, vec![-1, 3, 5]);
+        assert_eq!(size(&g.whole()), vec![1, 1, 2]);
+    }
+
+    #[test]
+    fn string_keys_sort_by_code_point() {
+        let a: ArrayRef = Arc::new(LargeStringArray::from(vec![
+            Some("b"),
+            Some("é"),
+            None,
+            Some("B"),
+            Some(""),
+            Some("😀"),
+            Some("b"),
+        ]));
+        let g = group_keys(&a).unwrap();
+        let k: Vec<&str> = g
+            .keys
+            .as_string::<i64>()
+            .iter()
+            .map(|s| s.unwrap())
+            .collect();
+        assert_eq!(k, vec!["", "B", "b", "é", "😀"]);
+        assert_eq!(g.labels, vec![2, 3, NONE, 1, 0, 4, 2]);
+    }
+
+    #[test]
+    fn inline_keys_sort_as_strings() {
+        let mut v = vec![
+            "a\0",
+            "ab",
+            "a",
+            "",
+            "b",
+            "é",
+            "B",
+            "😀",
+            "a\0\0",
+            "fifteen bytes!!",
+        ];
+        let a: ArrayRef = Arc::new(LargeStringArray::from(v.clone()));
+        let s = Strings::of(&a).unwrap();
+        let mut k: Vec<u128> = (0..v.len()).map(|i| s.inline_at(i).unwrap()).collect();
+        k.sort_unstable();
+        v.sort_unstable();
+        let back: Vec<String> = k
+            .iter()
+            .map(|k| {
+                let b = k.to_be_bytes();
+                String::from_utf8(b[..usize::from(b[INLINE])].to_vec()).unwrap()
+            })
+            .collect();
+        assert_eq!(back, v);
+        // a long key goes by reference, the same order
+        let long = "x".repeat(40);
+        let a: ArrayRef = Arc::new(LargeStringArray::from(vec![
+            long.as_str(),
+            "a",
+            long.as_str(),
+        ]));
+        let g = group_keys(&a).unwrap();
+        assert_eq!(g.labels, vec![1, 0, 1]);
+    }
+
+    #[test]
+    fn kahan_sum_and_mean() {
+        let g = groups(&[Some(1), Some(1), Some(1), Some(2)]);
+        let v = [1e16, 1.0, 1.0, f64::NAN];
+        // naive summation loses both ones; Kahan keeps them
+        assert_eq!(sum_f64(&g.whole(), &v), vec![1e16 + 2.0, 0.0]);
+        let m = mean(&g.whole(), |r| v[r]);
+        assert_eq!(m[0], (1e16 + 2.0) / 3.0);
+        assert!(m[1].is_nan());
+        // an infinite value: the compensation is reset, the sum stays infinite
+        let w = [f64::INFINITY, 1.0, 2.0, 3.0];
+        assert_eq!(sum_f64(&g.whole(), &w), vec![f64::INFINITY, 3.0]);
+    }
+
+    #[test]
+    fn parts_equal_the_whole() {
+        let n = 100_000;
+        let keys: Vec<Option<i64>> = (0..n).map(|i| Some((i * 7919) % 40_000)).collect();
+        let g = groups(&keys);
+        assert!(g.parts().len() == rayon::current_num_threads().max(1));
+        let v: Vec<f64> = (0..n).map(|i| (i as f64).sin() * 1e6).collect();
+        let whole = sum_f64(&g.whole(), &v);
+        let parts = aggregate(&g, &Values::Float(&v), "sum").unwrap();
+        assert_eq!(parts.as_primitive::<Float64Type>().values().to_vec(), whole);
+    }
+
+    #[test]
+    fn welford_var_std() {
+        let g = groups(&[Some(0), Some(0), Some(0), Some(1)]);
+        let v = [1.0, 2.0, 4.0, 5.0];
+        let var = var(&g.whole(), |r| v[r], false);
+        assert!((var[0] - 7.0 / 3.0).abs() < 1e-15);
+        assert!(var[1].is_nan()); // one value, ddof 1
+    }
+
+    #[test]
+    fn min_max_keep_first_of_equals_and_skip_missing() {
+        let g = groups(&[Some(0), Some(0), Some(1), Some(2)]);
+        let v = [0.0, -0.0, f64::NAN, -1.0];
+        let mx = min_max_f64(&g.whole(), &v, true);
+        assert_eq!(mx[0].to_bits(), 0f64.to_bits());
+        assert!(mx[1].is_nan());
+        let d = [NAT, 7, NAT, i64::MIN + 1];
+        assert_eq!(
+            min_max_i64(&g.whole(), &d, true, true),
+            vec![7, NAT, i64::MIN + 1]
+        );
+        assert_eq!(
+            min_max_i64(&g.whole(), &d, false, true),
+            vec![7, NAT, i64::MIN + 1]
+        );
+    }
+
+    #[test]
+    fn nunique_skips_missing() {
+        let g = groups(&[Some(0), Some(0), Some(0), Some(1)]);
+        let a: ArrayRef = Arc::new(LargeStringArray::from(vec![
+            Some("x"),
+            None,
+            Some("x"),
+            None,
+        ]));
+        let v = Values::Str(Strings::of(&a).unwrap());
+        let (codes, ncodes) = value_codes(&v).unwrap();
+        assert_eq!(nunique(&g.whole(), &codes, ncodes), vec![1, 0]);
+        assert_eq!(
+            aggregate(&g, &Values::Int(&[5, 5, -7, 5]), "nunique")
+                .unwrap()
+                .as_primitive::<Int64Type>()
+                .values()
+                .to_vec(),
+            vec![2, 1]
+        );
+    }
+
+    #[test]
+    fn unsupported_combinations_decline() {
+        let g = groups(&[Some(0)]);
+        let a: ArrayRef = Arc::new(LargeStringArray::from(vec!["x"]));
+        let s = Values::Str(Strings::of(&a).unwrap());
+        assert!(aggregate(&g, &s, "sum").is_err());
+        assert!(aggregate(&g, &Values::Datetime(&[1]), "nunique").is_err());
+        assert!(aggregate(&g, &Values::Datetime(&[1]), "mean").is_err());
+    }
+}
