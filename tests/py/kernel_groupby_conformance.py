@@ -28,14 +28,14 @@ from stratum_shim import bridge, groupby
 from stratum_shim.dispatch import RT
 
 assert RT.client is not None, "run me under the coordinator"
-groupby.MIN_ROWS = 0
+groupby.MIN_ROWS = groupby.MIN_ROWS_FEW = 0
 
 # The contract: with one int64 or `str` key column (sort and dropna left at True) and any number of
 # rows (MIN_ROWS = 0: empty frames too), these functions on these value kinds (f float64, i int64,
 # b bool, t datetime64 of any unit, s str) run on the kernel in every call form below, named
 # aggregations with tuples or pd.NamedAgg included. Every call marked True comes from this table.
-ALL = ("sum", "mean", "count", "size", "min", "max", "std", "var", "nunique")
-FUNCS = {"f": ALL, "i": ALL, "b": ALL, "t": ("min", "max", "count", "size"), "s": ("count", "size", "nunique")}
+ALL = ("sum", "mean", "count", "size", "min", "max", "std", "var", "nunique", "first")
+FUNCS = {"f": ALL, "i": ALL, "b": ALL, "t": ("min", "max", "count", "size", "first"), "s": ("count", "size", "nunique")}
 SUBSTITUTED = ("aggregate", "agg", *ALL)
 
 
@@ -413,7 +413,10 @@ for expr, expect in [
     ("df.groupby('k')['f0'].median()", False),
     ("df.groupby('k')['f0'].agg('median')", False),
     ("df.groupby('k')['f0'].agg('prod')", False),
-    ("df.groupby('k')['f0'].agg('first')", False),
+    ("df.groupby('k')['f0'].agg('first')", True),
+    ("df.groupby('k')['f0'].first(skipna=False)", False),
+    ("df.groupby('k')['f0'].first(min_count=2)", False),
+    ("df.groupby('k')['s4'].first()", False),
     ("df.groupby('k')['f0'].agg('sem')", False),
     ("df.groupby('k')['t3'].mean()", False),
     ("df.groupby('k')['t3'].sum()", False),

@@ -14,11 +14,12 @@
 //! - `min` / `max`: starting from +-inf (float) or the int64 extremes, a strict comparison per
 //!   value (so the first of equal values, e.g. of 0.0 and -0.0, is kept); a group without values
 //!   is NaN (float) or NaT (datetime).
+//! - `first`: the first value that is not missing (NaN / NaT for none).
 //! - `count`: the values that are not missing (NaN, NaT, null); `size`: the rows;
 //!   `nunique`: the distinct values that are not missing (0.0 and -0.0 are one value).
 //!
 //! Missing values: NaN in float64 columns, NaT (int64 minimum) in columns flagged as datetimes,
-//! nulls in string columns. Datetime columns support only count, size, min and max; string
+//! nulls in string columns. Datetime columns support only count, size, min, max and first; string
 //! columns only count, size and nunique. The shim sends only what is supported;
 //! anything else is declined here too.
 //!
@@ -367,18 +368,42 @@ fn factorize_dense(v: &[i64]) -> Option<(Vec<u32>, Vec<i64>)> {
     if span > (4 * n as u128).max(1 << 16) {
         return None;
     }
-    let mut rank = vec![NONE; span as usize];
-    for &x in v {
-        rank[(x - lo) as usize] = 0;
-    }
+    // a bit per possible key, set in parallel (one bitmap per chunk of rows, then or-ed), then
+    // a key's number is the count of set bits before it: sorted order without a sort
+    let words = (span as usize).div_ceil(64);
+    let chunk = n.div_ceil(rayon::current_num_threads().max(1)).max(1 << 16);
+    let bits = v
+        .par_chunks(chunk)
+        .map(|c| {
+            let mut b = vec![0u64; words];
+            for &x in c {
+                let o = (x - lo) as usize;
+                b[o / 64] |= 1 << (o % 64);
+            }
+            b
+        })
+        .reduce_with(|mut a, b| {
+            a.iter_mut().zip(&b).for_each(|(x, y)| *x |= y);
+            a
+        })
+        .expect("at least one row");
+    let mut before = Vec::with_capacity(words);
     let mut keys = Vec::new();
-    for (off, r) in rank.iter_mut().enumerate() {
-        if *r == 0 {
-            *r = keys.len() as u32;
-            keys.push(lo + off as i64);
+    for (w, &word) in bits.iter().enumerate() {
+        before.push(keys.len() as u32);
+        let mut rest = word;
+        while rest != 0 {
+            keys.push(lo + (w * 64) as i64 + i64::from(rest.trailing_zeros()));
+            rest &= rest - 1;
         }
     }
-    let labels = v.par_iter().map(|&x| rank[(x - lo) as usize]).collect();
+    let labels = v
+        .par_iter()
+        .map(|&x| {
+            let o = (x - lo) as usize;
+            before[o / 64] + (bits[o / 64] & ((1u64 << (o % 64)) - 1)).count_ones()
+        })
+        .collect();
     Some((labels, keys))
 }
 
@@ -564,6 +589,32 @@ fn min_max_i64(g: &Part, v: &[i64], max: bool, nat: bool) -> Vec<i64> {
         .collect()
 }
 
+/// `first` (`group_nth`, skipna): the first value that is not missing, NaN for none.
+fn first_f64(g: &Part, v: &[f64]) -> Vec<f64> {
+    let mut out = vec![f64::NAN; g.len()];
+    let mut seen = vec![false; g.len()];
+    each(g, |l, i| {
+        if !seen[l] && !v[i].is_nan() {
+            seen[l] = true;
+            out[l] = v[i];
+        }
+    });
+    out
+}
+
+/// `first` on int64 (`nat`: datetimes, NaT skipped, NaT for a group without values).
+fn first_i64(g: &Part, v: &[i64], nat: bool) -> Vec<i64> {
+    let mut out = vec![NAT; g.len()];
+    let mut seen = vec![false; g.len()];
+    each(g, |l, i| {
+        if !seen[l] && !(nat && v[i] == NAT) {
+            seen[l] = true;
+            out[l] = v[i];
+        }
+    });
+    out
+}
+
 /// Distinct values per group, missing values not counted: the values are numbered (`codes`,
 /// NONE for missing), then each (group, code) pair is counted once, in a bitmap when
 /// groups x codes is small, else by sorting the pairs.
@@ -682,6 +733,9 @@ fn aggregate_part(
         (Values::Float(v), "min" | "max") => f(min_max_f64(g, v, op == "max")),
         (Values::Int(v), "min" | "max") => i(min_max_i64(g, v, op == "max", false)),
         (Values::Datetime(v), "min" | "max") => i(min_max_i64(g, v, op == "max", true)),
+        (Values::Float(v), "first") => f(first_f64(g, v)),
+        (Values::Int(v), "first") => i(first_i64(g, v, false)),
+        (Values::Datetime(v), "first") => i(first_i64(g, v, true)),
         (Values::Float(_) | Values::Int(_) | Values::Str(_), "nunique") => {
             let (codes, ncodes) = codes.expect("the values' codes");
             i(nunique(g, codes, *ncodes))
@@ -786,6 +840,23 @@ mod tests {
         let k = g.keys.as_primitive::<Int64Type>().values().to_vec();
         assert_eq!(k, vec![-1, 3, 5]);
         assert_eq!(size(&g.whole()), vec![1, 1, 2]);
+    }
+
+    #[test]
+    fn dense_keys_match_hashed_keys() {
+        for (lo, n, span) in [
+            (-1000i64, 5000usize, 3000i64),
+            (i64::MAX - 200, 300, 200),
+            (i64::MIN, 70, 64),
+            (7, 1, 1),
+        ] {
+            let v: Vec<i64> = (0..n as i64).map(|i| lo + (i * 7919) % span).collect();
+            let dense = factorize_dense(&v).expect("a dense span");
+            let hashed = factorize(n, |i| Some(v[i]));
+            assert_eq!(dense, hashed);
+        }
+        // a sparse span is left to hashing
+        assert!(factorize_dense(&[0, i64::MAX]).is_none());
     }
 
     #[test]
@@ -899,6 +970,20 @@ mod tests {
             min_max_i64(&g.whole(), &d, false, true),
             vec![7, NAT, i64::MIN + 1]
         );
+    }
+
+    #[test]
+    fn first_skips_missing() {
+        let g = groups(&[Some(0), Some(0), Some(1), Some(1)]);
+        let v = [f64::NAN, -0.0, f64::NAN, f64::NAN];
+        let f = first_f64(&g.whole(), &v);
+        assert_eq!(f[0].to_bits(), (-0.0f64).to_bits());
+        assert!(f[1].is_nan());
+        assert_eq!(
+            first_i64(&g.whole(), &[NAT, 3, NAT, NAT], true),
+            vec![3, NAT]
+        );
+        assert_eq!(first_i64(&g.whole(), &[NAT, 3, 5, 6], false), vec![NAT, 5]);
     }
 
     #[test]
