@@ -158,6 +158,7 @@ CASES = {
         spend_max=("amount", "max"), n_refunds=("is_refund", "sum"), last_txn=("date", "max"), n_channels=("channel", "nunique"))),
     "groupby_sum": lambda: groupby_case(lambda tx: tx.groupby("customer_id")["amount"].sum()),
     "groupby_str_key": lambda: groupby_case(lambda tx: tx.groupby("category")["amount"].agg(["mean", "count"])),
+    "groupby_transform": lambda: groupby_case(lambda tx: tx.groupby("customer_id")["amount"].transform("mean")),
 }
 
 seconds, check = CASES[CASE]()

@@ -2,7 +2,8 @@
 
 ``df.groupby(key)`` followed by ``agg`` / ``aggregate`` (named aggregation, a dict of function
 names, a function name or a list of them) or by one of the reductions ``sum mean count size
-min max std var nunique first`` is substituted on DataFrameGroupBy and SeriesGroupBy. The kernel
+min max std var nunique first``, or by ``transform`` with one of those names, is substituted on
+DataFrameGroupBy and SeriesGroupBy. The kernel
 factorises the key (pandas' ``sort=True`` order, rows with a missing key dropped) and runs
 every aggregation with the arithmetic of pandas' Cython kernels (see runtime-rs groupby.rs), so
 the result is identical; this module only checks the call, sends the columns and builds the
@@ -56,10 +57,10 @@ def install(register) -> None:
     from .kernels import _substitute
 
     for cls in (DataFrameGroupBy, SeriesGroupBy):
-        for name in ("agg", "aggregate", *OPS):
+        for name in ("agg", "aggregate", "transform", *OPS):
             original = vars(cls)[name] if name in vars(cls) else getattr(cls, name)
             register(cls, name, original)
-            plan = _plan_agg if name in ("agg", "aggregate") else _plan_reduction(name)
+            plan = {"agg": _plan_agg, "aggregate": _plan_agg, "transform": _plan_transform}.get(name) or _plan_reduction(name)
             setattr(cls, name, _substitute(f"groupby.{name}", original, plan, _run))
 
 
@@ -184,7 +185,7 @@ def _plan_ops(gb, ops, shape, names=None):
         if series is None or (not series and ops != ["size"]):
             return None
     p.shape, p.ops = shape, ops
-    if ops == ["size"] and shape == "reduction":  # rows per group: the key itself is the value column
+    if ops == ["size"] and shape in ("reduction", "transform"):  # rows per group: the key itself is the value column
         p.columns.append(("str" if _is_str(p.key_dtype) else "int", p.key, p.key_dtype))
         p.aggs.append((0, "size", p.key_dtype))
         p.outputs = [None]
@@ -201,7 +202,9 @@ def _plan_ops(gb, ops, shape, names=None):
 def _finish(p):
     """The plan with its output labels, or None when ``as_index=False`` would insert the key
     next to an output of the same name (pandas' own error or result)."""
-    if p.outputs == [None]:
+    if p.shape == "transform":
+        p.labels = []  # the result keeps the frame's index and columns
+    elif p.outputs == [None]:
         p.labels = ["size"]
     elif p.shape == "named":
         p.labels = list(p.names)
@@ -212,6 +215,21 @@ def _finish(p):
     if not p.gb.as_index and p.label in p.labels:
         return None
     if len(p.gb.obj) < (MIN_ROWS if len(p.aggs) >= 3 else MIN_ROWS_FEW):
+        return None
+    return p
+
+
+def _plan_transform(self, func, *args, engine=None, engine_kwargs=None, **kwargs):
+    """transform(name): the aggregation broadcast back to the rows, in the frame's index. Keys
+    must not be missing (pandas gives those rows NaN, even for integer results)."""
+    from pandas.core.groupby import SeriesGroupBy
+
+    if args or kwargs or engine is not None or engine_kwargs is not None or not isinstance(func, str) or func not in OPS:
+        return None
+    if func == "size" and not isinstance(self, SeriesGroupBy):
+        return None  # a frame's transform("size") is a Series: pandas' own
+    p = _plan_ops(self, [func], shape="transform")
+    if p is None or p.key.null_count:
         return None
     return p
 
@@ -288,19 +306,27 @@ def _run(p, *args, **kwargs):
     options = {
         "aggs": [{"col": j, "op": op} for j, op, _ in p.aggs],
         "datetime": [j for j, c in enumerate(p.columns) if c[0] == "datetime"],
+        "broadcast": p.shape == "transform",
     }
     res = _kernel("groupby_agg", table, options, by_ref=True)
     if res is None:
         stats["declined"] += 1
         return None
     stats["runs"] += 1
+    values = [_result_values(res, i, dtype, op) for i, (_, op, dtype) in enumerate(p.aggs)]
+    gb = p.gb
+    if p.shape == "transform":  # one value per row, in the frame's own index
+        obj = gb._obj_with_exclusions
+        if p.series:
+            return pd.Series(values[0], index=obj.index, name=obj.name)
+        out = pd.DataFrame(dict(zip(range(len(values)), values)), index=obj.index, copy=False)
+        out.columns = obj.columns
+        return out
     keys = res.column("key")
     if _is_str(p.key_dtype):
         index = pd.Index(pd.array(_one_chunk(keys), dtype=p.key_dtype), name=p.label)
     else:
         index = pd.Index(keys.to_numpy(), dtype=p.key_dtype, name=p.label)
-    values = [_result_values(res, i, dtype, op) for i, (_, op, dtype) in enumerate(p.aggs)]
-    gb = p.gb
     if p.outputs == [None]:  # size
         name = gb.obj.name if p.series else None
         out = pd.Series(values[0], index=index, name=name)

@@ -360,6 +360,25 @@ for key_kind in ("int many", "str few missing"):
         for form in FORMS:
             check(f"df.groupby('k'{options}){form}", df, True)
 
+# transform(name): each row gets its group's value, in the frame's index (any layout); keys must
+# not be missing (pandas then gives those rows NaN even for integer results: its own)
+for key_kind, layout in (("int many", "range"), ("int few", "shuffled"), ("str few", "str index"), ("int extreme", "strided"),
+                         ("str unicode", "reversed")):
+    df, kinds = frame(300, key_kind, "fffiibtts", layout=layout)
+    for col, kind in kinds.items():
+        for f in FUNCS[kind]:
+            check(f"df.groupby('k')[{col!r}].transform({f!r})", df, True)
+    check("df.groupby('k')[['f0', 'i3', 'b5']].transform('sum')", df, True)
+    check("df.groupby('k')[['f0', 't6']].transform('max')", df, True)
+    check("df.groupby('k').transform('size')", df, None)  # pandas' own, calling size() inside
+    check("df.groupby('k')['f0'].transform('cumsum')", df, False)
+    check("df.groupby('k')['f0'].transform('mean', engine='cython')", df, False)
+    check("df.groupby('k')['f0'].transform(lambda s: s - s.mean())", df, False)
+    check("df.groupby('k', as_index=False)['f0'].transform('sum')", df, True)
+df, _ = frame(300, "str few missing", "fi")  # pandas' own transform (its inner mean() may run on the kernel)
+check("df.groupby('k')['f0'].transform('mean')", df, None)
+check("df.groupby('k')['i1'].transform('sum')", df, None)
+
 # every value kind with every function on one frame per key kind
 for key_kind in ("int few", "str unicode missing"):
     df, kinds = frame(300, key_kind, "fffiibtts")

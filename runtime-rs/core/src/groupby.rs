@@ -221,6 +221,9 @@ struct Options {
     /// the value columns that hold datetimes as int64 (NaT = int64 minimum)
     #[serde(default)]
     datetime: Vec<usize>,
+    /// `transform`: each aggregation's value for every row (its group's), no key column
+    #[serde(default)]
+    broadcast: bool,
 }
 
 /// The key column factorised: each row's group (NONE for a null key), groups numbered in
@@ -686,6 +689,23 @@ fn value_codes(v: &Values) -> Option<(Vec<u32>, usize)> {
     }
 }
 
+/// Each row's group's value (`transform`): a gather by label, in parallel.
+fn broadcast(a: &ArrayRef, labels: &[u32]) -> ArrayRef {
+    fn gather<T: Copy + Send + Sync>(v: &[T], labels: &[u32]) -> Vec<T> {
+        labels.par_iter().map(|&l| v[l as usize]).collect()
+    }
+    match a.data_type() {
+        DataType::Float64 => Arc::new(Float64Array::from(gather(
+            a.as_primitive::<Float64Type>().values(),
+            labels,
+        ))),
+        _ => Arc::new(Int64Array::from(gather(
+            a.as_primitive::<Int64Type>().values(),
+            labels,
+        ))),
+    }
+}
+
 /// One aggregation of one value column, the parts of the groups in parallel.
 fn aggregate(g: &Groups, v: &Values, op: &str) -> std::result::Result<ArrayRef, String> {
     let codes = match (v, op) {
@@ -791,6 +811,9 @@ pub fn groupby_agg_ipc(input: &Path, options_json: &str, out: &Path) -> Result<O
             Err(why) => return Ok(Outcome::Declined(why)),
         }
     }
+    if opts.aggs.is_empty() {
+        return Ok(Outcome::Declined("no aggregations".into()));
+    }
     if let Some(a) = opts.aggs.iter().find(|a| a.col >= values.len()) {
         return Ok(Outcome::Declined(format!("no value column v{}", a.col)));
     }
@@ -803,11 +826,23 @@ pub fn groupby_agg_ipc(input: &Path, options_json: &str, out: &Path) -> Result<O
         .par_iter()
         .map(|a| aggregate(&groups, &values[a.col], &a.op))
         .collect();
-    let results = match results {
+    let mut results = match results {
         Ok(r) => r,
         Err(why) => return Ok(Outcome::Declined(why)),
     };
-    let mut columns: Vec<(String, ArrayRef)> = vec![("key".into(), groups.keys.clone())];
+    if opts.broadcast {
+        if groups.labels.contains(&NONE) {
+            return Ok(Outcome::Declined("transform with missing keys".into()));
+        }
+        results = results
+            .iter()
+            .map(|a| broadcast(a, &groups.labels))
+            .collect();
+    }
+    let mut columns: Vec<(String, ArrayRef)> = Vec::new();
+    if !opts.broadcast {
+        columns.push(("key".into(), groups.keys.clone()));
+    }
     columns.extend(
         results
             .into_iter()
@@ -969,6 +1004,17 @@ mod tests {
         assert_eq!(
             min_max_i64(&g.whole(), &d, false, true),
             vec![7, NAT, i64::MIN + 1]
+        );
+    }
+
+    #[test]
+    fn broadcast_gives_each_row_its_group() {
+        let g = groups(&[Some(4), Some(2), Some(4)]);
+        let sums = aggregate(&g, &Values::Int(&[1, 10, 100]), "sum").unwrap();
+        let b = broadcast(&sums, &g.labels);
+        assert_eq!(
+            b.as_primitive::<Int64Type>().values().to_vec(),
+            vec![101, 10, 101]
         );
     }
 
