@@ -2,7 +2,7 @@
 
 ``df.groupby(key)`` followed by ``agg`` / ``aggregate`` (named aggregation, a dict of function
 names, a function name or a list of them) or by one of the reductions ``sum mean count size
-min max std var nunique first``, or by ``transform`` with one of those names, is substituted on
+min max std var nunique first median``, or by ``transform`` with one of those names, is substituted on
 DataFrameGroupBy and SeriesGroupBy. The kernel
 factorises the key (pandas' ``sort=True`` order, rows with a missing key dropped) and runs
 every aggregation with the arithmetic of pandas' Cython kernels (see runtime-rs groupby.rs), so
@@ -36,7 +36,7 @@ from .dispatch import RT
 # key with 190k groups 50.7 vs 13.8 (see docs/ARCHITECTURE.md)
 MIN_ROWS = int(os.environ.get("STRATUM_KERNEL_MIN_GROUPBY_ROWS", "100000"))
 MIN_ROWS_FEW = int(os.environ.get("STRATUM_KERNEL_MIN_GROUPBY_ROWS_FEW", "500000"))
-OPS = ("sum", "mean", "count", "size", "min", "max", "std", "var", "nunique", "first")
+OPS = ("sum", "mean", "count", "size", "min", "max", "std", "var", "nunique", "first", "median")
 ENABLED = os.environ.get("STRATUM_GROUPBY_KERNEL", "1") != "0"
 # what each kind of value column supports
 _SUPPORTS = {
@@ -76,9 +76,7 @@ def _key(gb):
 
     if gb.level is not None or gb.sort is not True or gb.dropna is not True:
         return None
-    keys = gb.keys
-    if isinstance(keys, list) and len(keys) == 1:
-        return None  # a list key gives tuple-like results in places; pandas' own
+    keys = gb.keys  # a list, even of one label, gives tuple-like results in places: pandas' own
     groupings = gb._grouper.groupings
     if len(groupings) != 1 or not groupings[0].in_axis or not isinstance(keys, (str, int)) or isinstance(keys, bool):
         return None
@@ -122,7 +120,7 @@ class _Plan:
 
     def __init__(self, gb, label, key, key_dtype):
         self.gb, self.label, self.key, self.key_dtype = gb, label, key, key_dtype
-        self.columns: list[tuple[str, object]] = []  # (kind, array) per value column sent
+        self.columns: list[tuple] = []  # (kind, Arrow array, pandas dtype) per value column sent
         self.sent: dict[object, int] = {}  # column label -> index in columns
         self.aggs: list[tuple[int, str, object]] = []  # (column index, op, source dtype)
 
@@ -169,7 +167,7 @@ def _plan_reduction(op):
     return plan
 
 
-def _plan_ops(gb, ops, shape, names=None):
+def _plan_ops(gb, ops, shape):
     """One or several function names applied to every value column of `gb`."""
     from pandas.core.groupby import SeriesGroupBy
 
@@ -184,7 +182,7 @@ def _plan_ops(gb, ops, shape, names=None):
         p.series = False
         if series is None or (not series and ops != ["size"]):
             return None
-    p.shape, p.ops = shape, ops
+    p.shape = shape
     if ops == ["size"] and shape in ("reduction", "transform"):  # rows per group: the key itself is the value column
         p.columns.append(("str" if _is_str(p.key_dtype) else "int", p.key, p.key_dtype))
         p.aggs.append((0, "size", p.key_dtype))

@@ -15,6 +15,7 @@
 //!   value (so the first of equal values, e.g. of 0.0 and -0.0, is kept); a group without values
 //!   is NaN (float) or NaT (datetime).
 //! - `first`: the first value that is not missing (NaN / NaT for none).
+//! - `median` (float and int values): the middle value, or the two middle values' sum halved.
 //! - `count`: the values that are not missing (NaN, NaT, null); `size`: the rows;
 //!   `nunique`: the distinct values that are not missing (0.0 and -0.0 are one value).
 //!
@@ -689,6 +690,72 @@ fn value_codes(v: &Values) -> Option<(Vec<u32>, usize)> {
     }
 }
 
+/// `group_median_float64`: per group the values that are not NaN, the middle one (odd count) or
+/// the two middle ones' sum halved (`calc_median_linear`), NaN for none. The values are
+/// gathered group by group (a counting sort by label), then each group's middle is selected,
+/// groups in parallel. pandas selects with its own quickselect, which may return either of
+/// two equal zeros: a middle value of zero in a group holding both 0.0 and -0.0 has no
+/// determined sign, and the call is declined.
+fn median<F: Fn(usize) -> f64 + Sync>(
+    g: &Groups,
+    val_at: F,
+) -> std::result::Result<ArrayRef, String> {
+    let k = g.len();
+    let mut start = vec![0usize; k + 1];
+    for (i, &l) in g.labels.iter().enumerate() {
+        if l != NONE && !val_at(i).is_nan() {
+            start[l as usize + 1] += 1;
+        }
+    }
+    for j in 0..k {
+        start[j + 1] += start[j];
+    }
+    let mut buf = vec![0f64; start[k]];
+    let mut at = start.clone();
+    for (i, &l) in g.labels.iter().enumerate() {
+        let v = val_at(i);
+        if l != NONE && !v.is_nan() {
+            buf[at[l as usize]] = v;
+            at[l as usize] += 1;
+        }
+    }
+    let mut slices: Vec<&mut [f64]> = Vec::with_capacity(k);
+    let mut rest = buf.as_mut_slice();
+    for j in 0..k {
+        let (head, tail) = rest.split_at_mut(start[j + 1] - start[j]);
+        slices.push(head);
+        rest = tail;
+    }
+    let out: Vec<Option<f64>> = slices
+        .into_par_iter()
+        .map(|vals| {
+            let n = vals.len();
+            if n == 0 {
+                return Some(f64::NAN);
+            }
+            let hi = *vals.select_nth_unstable_by(n / 2, f64::total_cmp).1;
+            let signed_zeros = |vals: &[f64]| {
+                vals.iter().any(|v| *v == 0.0 && v.is_sign_negative())
+                    && vals.iter().any(|v| *v == 0.0 && v.is_sign_positive())
+            };
+            if n % 2 == 1 {
+                return (hi != 0.0 || !signed_zeros(vals)).then_some(hi);
+            }
+            // the largest of the lower half is the other middle value
+            let lo = vals[..n / 2]
+                .iter()
+                .copied()
+                .fold(f64::NEG_INFINITY, f64::max);
+            ((hi != 0.0 && lo != 0.0) || !signed_zeros(vals)).then_some((hi + lo) / 2.0)
+        })
+        .collect();
+    let out: Option<Vec<f64>> = out.into_iter().collect();
+    out.map(|o| Arc::new(Float64Array::from(o)) as ArrayRef)
+        .ok_or_else(|| {
+            "a median between 0.0 and -0.0 (its sign depends on pandas' quickselect)".into()
+        })
+}
+
 /// Each row's group's value (`transform`): a gather by label, in parallel.
 fn broadcast(a: &ArrayRef, labels: &[u32]) -> ArrayRef {
     fn gather<T: Copy + Send + Sync>(v: &[T], labels: &[u32]) -> Vec<T> {
@@ -708,6 +775,11 @@ fn broadcast(a: &ArrayRef, labels: &[u32]) -> ArrayRef {
 
 /// One aggregation of one value column, the parts of the groups in parallel.
 fn aggregate(g: &Groups, v: &Values, op: &str) -> std::result::Result<ArrayRef, String> {
+    match (v, op) {
+        (Values::Float(x), "median") => return median(g, |i| x[i]),
+        (Values::Int(x), "median") => return median(g, |i| x[i] as f64),
+        _ => {}
+    }
     let codes = match (v, op) {
         (Values::Float(_) | Values::Int(_) | Values::Str(_), "nunique") => value_codes(v),
         _ => None,
@@ -1015,6 +1087,41 @@ mod tests {
         assert_eq!(
             b.as_primitive::<Int64Type>().values().to_vec(),
             vec![101, 10, 101]
+        );
+    }
+
+    #[test]
+    fn median_of_groups() {
+        let g = groups(&[
+            Some(0),
+            Some(1),
+            Some(0),
+            Some(0),
+            Some(1),
+            Some(2),
+            Some(0),
+        ]);
+        let v = [3.0, 1.0, f64::NAN, 1.0, 2.0, f64::NAN, 2.0];
+        let m = median(&g, |i| v[i]).unwrap();
+        let m = m.as_primitive::<Float64Type>().values().to_vec();
+        assert_eq!(&m[..2], &[2.0, 1.5]);
+        assert!(m[2].is_nan());
+        // even counts: the two middle values halved, also with infinities
+        let g2 = groups(&[Some(0), Some(0), Some(0), Some(0)]);
+        let w = [f64::INFINITY, 1.0, 5.0, -2.0];
+        assert_eq!(
+            median(&g2, |i| w[i])
+                .unwrap()
+                .as_primitive::<Float64Type>()
+                .value(0),
+            3.0
+        );
+        // a zero middle with both signs present is declined; one sign is kept
+        assert!(median(&g2, |i| [-0.0, 0.0, 5.0, -5.0][i]).is_err());
+        let z = median(&g2, |i| [-0.0, -0.0, 5.0, -5.0][i]).unwrap();
+        assert_eq!(
+            z.as_primitive::<Float64Type>().value(0).to_bits(),
+            (-0.0f64).to_bits()
         );
     }
 
