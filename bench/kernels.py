@@ -159,6 +159,7 @@ CASES = {
     "groupby_sum": lambda: groupby_case(lambda tx: tx.groupby("customer_id")["amount"].sum()),
     "groupby_str_key": lambda: groupby_case(lambda tx: tx.groupby("category")["amount"].agg(["mean", "count"])),
     "groupby_transform": lambda: groupby_case(lambda tx: tx.groupby("customer_id")["amount"].transform("mean")),
+    "groupby_median": lambda: groupby_case(lambda tx: tx.groupby("customer_id")["amount"].median()),
 }
 
 seconds, check = CASES[CASE]()

@@ -145,6 +145,7 @@ const KERNEL_CASES: { name: string; kernel: string; size: (rows: number) => stri
   { name: 'groupby_sum', kernel: "groupby(int key)['amount'].sum()", size: (r) => `${(5 * r).toLocaleString('en')} rows` },
   { name: 'groupby_str_key', kernel: "groupby(str key)['amount'].agg(['mean', 'count'])", size: (r) => `${(5 * r).toLocaleString('en')} rows` },
   { name: 'groupby_transform', kernel: "groupby(int key)['amount'].transform('mean')", size: (r) => `${(5 * r).toLocaleString('en')} rows` },
+  { name: 'groupby_median', kernel: "groupby(int key)['amount'].median()", size: (r) => `${(5 * r).toLocaleString('en')} rows` },
 ];
 
 function parseKernelOutput(text: string, where: string): { seconds: number[]; check: string } {
