@@ -611,7 +611,8 @@ fn first_i64(g: &Part, v: &[i64], nat: bool) -> Vec<i64> {
     let mut out = vec![NAT; g.len()];
     let mut seen = vec![false; g.len()];
     each(g, |l, i| {
-        if !seen[l] && !(nat && v[i] == NAT) {
+        let missing = nat && v[i] == NAT;
+        if !seen[l] && !missing {
             seen[l] = true;
             out[l] = v[i];
         }
@@ -893,6 +894,9 @@ pub fn groupby_agg_ipc(input: &Path, options_json: &str, out: &Path) -> Result<O
         Ok(g) => g,
         Err(why) => return Ok(Outcome::Declined(why)),
     };
+    if opts.broadcast && groups.labels.contains(&NONE) {
+        return Ok(Outcome::Declined("transform with missing keys".into()));
+    }
     let results: std::result::Result<Vec<ArrayRef>, String> = opts
         .aggs
         .par_iter()
@@ -903,9 +907,6 @@ pub fn groupby_agg_ipc(input: &Path, options_json: &str, out: &Path) -> Result<O
         Err(why) => return Ok(Outcome::Declined(why)),
     };
     if opts.broadcast {
-        if groups.labels.contains(&NONE) {
-            return Ok(Outcome::Declined("transform with missing keys".into()));
-        }
         results = results
             .iter()
             .map(|a| broadcast(a, &groups.labels))
