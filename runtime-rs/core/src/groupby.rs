@@ -51,7 +51,8 @@ const NONE: u32 = u32::MAX;
 /// pandas' NaT as an int64.
 const NAT: i64 = i64::MIN;
 
-/// A hasher for group keys: murmur3's 64-bit finaliser for integers, XXH3 for bytes.
+/// A hasher for group keys: murmur3's 64-bit finaliser for int64 keys (and float bits), one
+/// folded multiply for short strings as u128, XXH3 for longer strings' bytes.
 #[derive(Default)]
 struct KeyHasher(u64);
 
@@ -78,12 +79,6 @@ impl Hasher for KeyHasher {
         self.0 = (m as u64) ^ ((m >> 64) as u64);
     }
     fn write_i64(&mut self, v: i64) {
-        self.write_u64(v as u64);
-    }
-    fn write_u32(&mut self, v: u32) {
-        self.write_u64(u64::from(v));
-    }
-    fn write_usize(&mut self, v: usize) {
         self.write_u64(v as u64);
     }
 }
