@@ -51,6 +51,21 @@ describe('kernel substitutions under the coordinator', () => {
     for (const why of Object.keys(r.batch.kernel_declined).filter((k) => k.startsWith('binary_score'))) expect(why).toMatch(/zero denominator|pos_label|more than two labels/);
   }, 300000);
 
+  test('classification metrics: randomised labels of every kind give identical results through the label_codes kernel; other inputs stay with sklearn', async () => {
+    const r = await coord.runScripts(['tests/py/kernel_classify_conformance.py'], { cwd: ROOT, outDir: out });
+    const s = r.scripts[0];
+    const stderr = fs.readFileSync(s.stderr_path, 'utf8');
+    expect({ status: s.status, stderr }).toEqual({ status: 'ok', stderr: '' });
+    const m = /classify kernel conformance: (\d+) cases identical, (\d+) kernel runs, (\d+) declined/.exec(fs.readFileSync(s.stdout_path, 'utf8'));
+    expect(m).not.toBeNull();
+    expect(Number(m![1])).toBeGreaterThanOrEqual(1200);
+    expect(Number(m![2])).toBeGreaterThanOrEqual(500);
+    expect(r.batch.kernels.label_codes).toBeGreaterThanOrEqual(Number(m![2]));
+    // the shim checks what the kernel supports: nothing reaches it that it declines
+    expect(Object.keys(r.batch.kernel_declined).filter((k) => k.startsWith('label_codes'))).toEqual([]);
+    expect(r.batch.shim_errors).toBe(0);
+  }, 300000);
+
   test('SimpleImputer median / most_frequent / mean: randomised arrays give bit-identical statistics; other calls stay with sklearn', async () => {
     const r = await coord.runScripts(['tests/py/kernel_impute_conformance.py'], { cwd: ROOT, outDir: out });
     const s = r.scripts[0];

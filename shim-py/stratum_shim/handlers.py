@@ -374,7 +374,7 @@ def _file_hash(path: str) -> str:
     import hashlib
 
     with open(path, "rb") as f:
-        return hashlib.file_digest(f, lambda: hashlib.blake2b(digest_size=16)).hexdigest()
+        return hashlib.file_digest(f, hashlib.sha256).hexdigest()[:32]
 
 
 HANDLERS = {

@@ -25,6 +25,8 @@ library exactly, and the library's own code does everything around it:
   or warn about are its own.
 - ``DepthFirstTreeBuilder`` (its name in ``sklearn.tree._classes``): classification trees,
   alone or in forests, built by the Rust runtime node for node (see ``trees.py``).
+- ``attach_unique``, ``LabelEncoder`` (their names in ``sklearn.metrics._classification``): the
+  labels' uniques and codes of the classification metrics (see ``classify.py``).
 - ``SimpleImputer._dense_fit`` for ``median``, ``most_frequent`` and ``mean`` on a C- or
   F-contiguous float64 array (missing values NaN or a number, no indicator): the statistics,
   exactly as np.ma computes them (see runtime-rs impute.rs); validation before it and the
@@ -97,11 +99,12 @@ def install() -> None:
         original = getattr(sklearn.metrics, name)
         _installed.append((sklearn.metrics, name, original))
         setattr(sklearn.metrics, name, make(original))
-    from . import groupby, trees
+    from . import classify, groupby, trees
 
     register = lambda owner, name, original: _installed.append((owner, name, original))  # noqa: E731
     trees.install(register)
     groupby.install(register)
+    classify.install(register)
 
 
 def uninstall() -> None:
@@ -211,6 +214,8 @@ def _make_binary_score(original):
         if not (isinstance(average, str) and average == "binary" and isinstance(zero_division, str) and zero_division == "warn"):
             return None
         if type(pos) is not int and not isinstance(pos, np.integer):  # bools, floats, strings: sklearn
+            return None
+        if abs(int(pos)) > 2**53:  # the options travel as JSON numbers
             return None
         y, pred = _binary_labels(given["y_true"]), _binary_labels(given["y_pred"])
         if y is None or pred is None or len(y) != len(pred) or len(y) < MIN_SAMPLES:

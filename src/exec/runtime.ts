@@ -14,6 +14,7 @@ interface Addon {
   encodeTransform(inPath: string, optionsJson: string, outPath: string): Promise<string>;
   treeFit(inPath: string, optionsJson: string, outPath: string): Promise<string>;
   groupbyAgg(inPath: string, optionsJson: string, outPath: string): Promise<string>;
+  labelCodes(inPath: string, optionsJson: string, outPath: string): Promise<string>;
   hashFile(path: string): Promise<string>;
   version(): string;
 }
@@ -46,7 +47,7 @@ export function loadRuntime(): Addon {
 }
 
 /** Runs a file-to-file kernel of the addon; failures name the kernel and its input. */
-async function runKernel(name: 'readCsv' | 'readParquet' | 'countVocab' | 'hashFeatures' | 'rocAuc' | 'binaryScore' | 'imputeStats' | 'encodeFit' | 'encodeTransform' | 'treeFit' | 'groupbyAgg', label: string, input: string, options: Record<string, unknown>, outPath: string): Promise<KernelResult> {
+async function runKernel(name: 'readCsv' | 'readParquet' | 'countVocab' | 'hashFeatures' | 'rocAuc' | 'binaryScore' | 'imputeStats' | 'encodeFit' | 'encodeTransform' | 'treeFit' | 'groupbyAgg' | 'labelCodes', label: string, input: string, options: Record<string, unknown>, outPath: string): Promise<KernelResult> {
   try {
     return JSON.parse(await loadRuntime()[name](input, JSON.stringify(options), outPath)) as KernelResult;
   } catch (e) {
@@ -87,6 +88,9 @@ export const treeFit = (input: string, options: Record<string, unknown>, outPath
 
 /** pandas' groupby aggregations on one key column: the sorted keys and one column per aggregation. */
 export const groupbyAgg = (input: string, options: Record<string, unknown>, outPath: string) => runKernel('groupbyAgg', 'groupby_agg', input, options, outPath);
+
+/** scikit-learn's classification metrics: the sorted union of two label columns and each sample's position in it. */
+export const labelCodes = (input: string, options: Record<string, unknown>, outPath: string) => runKernel('labelCodes', 'label_codes', input, options, outPath);
 
 export async function hashFile(file: string): Promise<string> {
   try {

@@ -224,9 +224,9 @@ struct Options {
 
 /// The key column factorised: each row's group (NONE for a null key), groups numbered in
 /// sorted key order, and the sorted distinct keys.
-struct Groups {
-    labels: Vec<u32>,
-    keys: ArrayRef,
+pub(crate) struct Groups {
+    pub(crate) labels: Vec<u32>,
+    pub(crate) keys: ArrayRef,
 }
 
 impl Groups {
@@ -352,12 +352,19 @@ where
 /// int64 keys spanning a range not much larger than the rows: a table indexed by the key
 /// replaces hashing, and walking it in order numbers the keys sorted.
 fn factorize_dense(v: &[i64]) -> Option<(Vec<u32>, Vec<i64>)> {
-    let n = v.len();
+    factorize_dense_all(&[v]).map(|(mut labels, keys)| (labels.pop().expect("one column"), keys))
+}
+
+/// [`factorize_dense`] of several columns numbered together: each column's labels, and the
+/// sorted distinct keys of all of them.
+pub(crate) fn factorize_dense_all(columns: &[&[i64]]) -> Option<(Vec<Vec<u32>>, Vec<i64>)> {
+    let n: usize = columns.iter().map(|c| c.len()).sum();
     if n == 0 {
         return None;
     }
-    let (lo, hi) = v
+    let (lo, hi) = columns
         .par_iter()
+        .flat_map(|c| c.par_iter())
         .fold(
             || (i64::MAX, i64::MIN),
             |(lo, hi), &x| (lo.min(x), hi.max(x)),
@@ -371,13 +378,19 @@ fn factorize_dense(v: &[i64]) -> Option<(Vec<u32>, Vec<i64>)> {
     // a key's number is the count of set bits before it: sorted order without a sort
     let words = (span as usize).div_ceil(64);
     let chunk = n.div_ceil(rayon::current_num_threads().max(1)).max(1 << 16);
-    let bits = v
-        .par_chunks(chunk)
+    let bits = columns
+        .par_iter()
+        .flat_map(|c| c.par_chunks(chunk))
         .map(|c| {
             let mut b = vec![0u64; words];
             for &x in c {
                 let o = (x - lo) as usize;
-                b[o / 64] |= 1 << (o % 64);
+                let bit = 1 << (o % 64);
+                // set only when clear: with few keys the word is rarely written, and reads
+                // do not wait on the previous element's write
+                if b[o / 64] & bit == 0 {
+                    b[o / 64] |= bit;
+                }
             }
             b
         })
@@ -396,17 +409,22 @@ fn factorize_dense(v: &[i64]) -> Option<(Vec<u32>, Vec<i64>)> {
             rest &= rest - 1;
         }
     }
-    let labels = v
-        .par_iter()
-        .map(|&x| {
-            let o = (x - lo) as usize;
-            before[o / 64] + (bits[o / 64] & ((1u64 << (o % 64)) - 1)).count_ones()
+    let labels = columns
+        .iter()
+        .map(|c| {
+            c.par_iter()
+                .map(|&x| {
+                    let o = (x - lo) as usize;
+                    before[o / 64] + (bits[o / 64] & ((1u64 << (o % 64)) - 1)).count_ones()
+                })
+                .collect()
         })
         .collect();
     Some((labels, keys))
 }
 
-fn group_keys(key: &ArrayRef) -> std::result::Result<Groups, String> {
+/// The groups of a key column (also the class labels of `labels.rs`).
+pub(crate) fn group_keys(key: &ArrayRef) -> std::result::Result<Groups, String> {
     let n = key.len();
     match key.data_type() {
         DataType::Int64 => {

@@ -1,4 +1,4 @@
-//! `rocAuc(...)` and `binaryScore(...)` (inPath, optionsJson, outPath): Promise<string>.
+//! `rocAuc(...)`, `binaryScore(...)` and `labelCodes(...)` (inPath, optionsJson, outPath): Promise<string>.
 
 use napi::bindgen_prelude::AsyncTask;
 use napi_derive::napi;
@@ -27,6 +27,19 @@ pub fn binary_score(
 ) -> AsyncTask<KernelTask> {
     AsyncTask::new(KernelTask::new(
         stratum_core::binary_score_ipc,
+        input,
+        options_json,
+        out_path,
+    ))
+}
+
+/// The sorted distinct labels of the label columns `y` and `p` (int64 or strings) of an Arrow IPC
+/// file, and every sample's position among them: the same columns as dictionary arrays at
+/// `outPath` (scikit-learn's classification metrics, see `stratum_core::labels`).
+#[napi(js_name = "labelCodes", ts_return_type = "Promise<string>")]
+pub fn label_codes(input: String, options_json: String, out_path: String) -> AsyncTask<KernelTask> {
+    AsyncTask::new(KernelTask::new(
+        stratum_core::label_codes_ipc,
         input,
         options_json,
         out_path,
