@@ -69,6 +69,21 @@ def case_f1():
     return [time.perf_counter() - t0], repr(f1)
 
 
+def labels_case(kind, call):
+    """A classification metric on 1M predictions of 5 classes (20% wrong): string labels as a
+    classifier's predict() returns them (object arrays), or int labels."""
+    import numpy as np
+
+    n = 5 * int(os.environ.get("STRATUM_BENCH_KERNEL_ROWS", "200000"))
+    rng = np.random.default_rng(9)
+    classes = np.array(["churned", "active", "dormant", "new", "reactivated"], dtype=object) if kind == "str" else np.arange(5) * 10
+    y = classes[rng.integers(0, 5, n)]
+    pred = np.where(rng.random(n) < 0.2, classes[rng.integers(0, 5, n)], y)
+    t0 = time.perf_counter()
+    out = call(y, pred)
+    return [time.perf_counter() - t0], repr(out)
+
+
 def impute_case(strategy):
     """SimpleImputer(strategy).fit on the 1M x 4 float64 columns (10% missing) of a file read
     by the script, as agents' frames come from a source (bench/run.ts writes the file)."""
@@ -141,6 +156,10 @@ CASES = {
     "read_parquet_shared": case_read_parquet,
     "roc_auc": case_roc_auc,
     "f1": case_f1,
+    "accuracy_str": lambda: labels_case("str", lambda y, p: __import__("sklearn.metrics").metrics.accuracy_score(y, p)),
+    "f1_macro_str": lambda: labels_case("str", lambda y, p: __import__("sklearn.metrics").metrics.f1_score(y, p, average="macro")),
+    "report_str": lambda: labels_case("str", lambda y, p: __import__("sklearn.metrics").metrics.classification_report(y, p, digits=4)),
+    "report_int": lambda: labels_case("int", lambda y, p: __import__("sklearn.metrics").metrics.classification_report(y, p, digits=4)),
     "impute_median": lambda: impute_case("median"),
     "impute_most_frequent": lambda: impute_case("most_frequent"),
     "impute_mean": lambda: impute_case("mean"),

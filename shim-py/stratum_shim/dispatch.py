@@ -15,6 +15,7 @@ import threading
 import time
 
 from . import cores, prefix
+from . import lid as L
 from .handlers import HANDLERS, Plan
 
 _INTERNAL_ROOTS = frozenset(
@@ -89,6 +90,7 @@ def make_wrapper(op: str, kind: str, original):
             return _run(op, handler, original, args, kwargs, caller)
         finally:
             _tls.depth = 0
+            L.forget_arrow()
 
     wrapper.__stratum_original__ = original
     return wrapper

@@ -160,6 +160,39 @@ def test_object_arrays_hash_their_items():
         h(np.array([object()], dtype=object))
 
 
+def test_large_str_arrays_hash_their_arrow_buffers():
+    # from 1000 items, object arrays of str only are hashed from their Arrow buffers
+    words = np.array(["a", "bb", "", "é", "中文", "a\x00"] * 300, dtype=object)
+    same = words.copy()
+    assert L.array_lid(words) == L.array_lid(same)
+    for changed in (np.concatenate([words[:1], words]), words[::-1].copy(), words.reshape(2, -1)):
+        assert L.array_lid(changed) != L.array_lid(words)
+    moved = words.copy()
+    moved[0], moved[1] = "ab", "b"  # the same characters, split elsewhere
+    assert L.array_lid(moved) != L.array_lid(words)
+    mixed = words.copy()
+    mixed[3] = np.str_("é")  # np.str_ is not str: hashed element by element, differently
+    assert L.array_lid(mixed) != L.array_lid(words)
+    odd = words.copy()
+    odd[5] = "\ud800"  # a lone surrogate: Arrow refuses it, the element-wise path takes it
+    assert L.array_lid(odd) != L.array_lid(words)
+    small = words[:999]
+    assert L.array_lid(small) == L.digest(b"objarr", str(small.shape).encode(), *_items(small))
+    # the Arrow array is kept for kernels only until the traced call ends
+    L.forget_arrow()
+    L.array_lid(words)
+    assert L.arrow_of(words).to_pylist() == list(words) and L.arrow_of(same) is None
+    L.forget_arrow()
+    assert L.arrow_of(words) is None
+
+
+def _items(a):
+    out: list[bytes] = []
+    for v in a.ravel():
+        L.canon(v, out)
+    return out
+
+
 def test_sparse_content():
     sp = pytest.importorskip("scipy.sparse")
     m = sp.csr_matrix(np.eye(3))

@@ -62,7 +62,7 @@ from stratum_shim.dispatch import RT
 assert RT.client is not None, "run me under the coordinator"
 import stratum_shim.classify as classify  # noqa: E402
 
-classify.MIN_LABELS = 1
+classify.MIN_LABELS = classify.MIN_INT_LABELS = 1
 kernels.MIN_SAMPLES = 2
 
 # sklearn's own functions, put back in the module for the reference runs (the shim replaces them
