@@ -376,7 +376,10 @@ def _encoder_strings(X):
         for i in range(X.shape[1]):
             s = X.iloc[:, i]
             if isinstance(s.dtype, pd.StringDtype) and hasattr(s.array, "__arrow_array__"):
-                cols.append(s.array.__arrow_array__())
+                chunked = s.array.__arrow_array__()
+                # one chunk as it is (combine_chunks would copy it): a column of a store
+                # result then goes to the kernel by reference
+                cols.append(chunked.chunk(0) if chunked.num_chunks == 1 else chunked.combine_chunks())
             elif s.dtype == object:
                 cols.append(s.to_numpy())
             else:
@@ -397,7 +400,7 @@ def _encoder_strings(X):
         if c.null_count:
             return None
         arrays.append(c)
-    return pa.table({f"c{i}": a for i, a in enumerate(arrays)}).combine_chunks()
+    return pa.table({f"c{i}": a for i, a in enumerate(arrays)})
 
 
 def _encoder_plain(self) -> bool:
@@ -418,7 +421,7 @@ def _make_encoder_fit(original):
         import numpy as np
         from sklearn.utils.validation import validate_data
 
-        res = _kernel("encode_fit", table, {})
+        res = _kernel("encode_fit", table, {}, by_ref=True)
         if res is None:
             return None
         self._check_infrequent_enabled()
@@ -460,7 +463,7 @@ def _make_encoder_transform(original):
         from sklearn.utils.validation import validate_data
 
         table, cats = p
-        res = _kernel("encode_transform", table, {"categories": cats})
+        res = _kernel("encode_transform", table, {"categories": cats}, by_ref=True)
         if res is None:
             return None
         n, k = table.num_rows, table.num_columns

@@ -12,7 +12,9 @@ values), feature names, errors and warnings must equal scikit-learn's own `_fit`
 Prints one summary line; any mismatch raises.
 """
 
+import os
 import random
+import tempfile
 import warnings
 
 import numpy as np
@@ -144,5 +146,35 @@ mixed.iloc[0, 0] = 3
 check(lambda: OrdinalEncoder(), mixed, mixed, False)  # sklearn raises about mixed types
 check(lambda: OneHotEncoder(), X.iloc[:0], X, False)  # no rows: sklearn raises
 check(lambda: OneHotEncoder(), X, X[["f1", "f0"]], True)  # columns swapped: sklearn raises in transform
+
+# str columns of a frame read through the store go to the kernels by reference (bridge.column_ref):
+# the kernel maps the store file instead of reading a copy
+sent = []
+request = RT.client.request
+
+
+def recording(msg):
+    if msg.get("kernel") in ("encode_fit", "encode_transform"):
+        sent.append((msg["kernel"], sorted((msg.get("options") or {}).get("refs", {}))))
+    return request(msg)
+
+
+RT.client.request = recording
+try:
+    with tempfile.TemporaryDirectory() as tmp:
+        n = 60000
+        words = np.array(["a", "b", "é", "😀", "中文", " ", "x y"], dtype=object)
+        src = pd.DataFrame({"f0": words[rng.integers(0, 7, n)], "num": rng.integers(0, 9, n),
+                            "f1": words[rng.integers(2, 5, n)] + "!"})
+        src.to_csv(os.path.join(tmp, "t.csv"), index=False)
+        t = pd.read_csv(os.path.join(tmp, "t.csv"))  # through the store: columns map its file
+        assert isinstance(t["f0"].dtype, pd.StringDtype), t.dtypes
+        for make in (OneHotEncoder, OrdinalEncoder):
+            sent.clear()
+            check(make, t[["f0", "f1"]], t[["f1", "f0"]].set_axis(["f0", "f1"], axis=1), True)
+            assert ("encode_fit", ["c0", "c1"]) in sent and ("encode_transform", ["c0", "c1"]) in sent, \
+                f"stored columns not sent by reference: {sent}"
+finally:
+    RT.client.request = request
 
 print(f"encode kernel conformance: {cases} cases identical, {runs} kernel runs")

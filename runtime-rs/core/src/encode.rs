@@ -25,7 +25,7 @@ use rayon::prelude::*;
 
 use crate::csv::Outcome;
 use crate::error::Result;
-use crate::ipc::{read_ipc_file, write_ipc_file};
+use crate::ipc::{input_column, read_ipc_file, write_ipc_file, ColumnRef};
 
 /// FNV-1a over the bytes of a string key (short categorical values).
 #[derive(Default)]
@@ -85,19 +85,33 @@ impl<'a> Strings<'a> {
     }
 }
 
-/// The one record batch the shim writes, and its columns as strings.
-fn string_columns(
+#[derive(serde::Deserialize, Default)]
+struct Options {
+    /// the category lists of a transform
+    #[serde(default)]
+    categories: Option<Vec<Vec<String>>>,
+    /// columns passed by reference into store files (`bridge.column_ref`)
+    #[serde(default)]
+    refs: HashMap<String, ColumnRef>,
+}
+
+/// The columns `c0, c1, ...` of the one record batch the shim writes (or referenced in the
+/// options), all of the same length.
+fn input_columns(
     batches: &[RecordBatch],
-) -> std::result::Result<(&RecordBatch, Vec<Strings<'_>>), String> {
+    refs: &HashMap<String, ColumnRef>,
+) -> std::result::Result<Vec<ArrayRef>, String> {
     let [batch] = batches else {
         return Err("the input must be one record batch".into());
     };
-    let cols = batch
-        .columns()
-        .iter()
-        .map(Strings::of)
-        .collect::<std::result::Result<_, _>>()?;
-    Ok((batch, cols))
+    let mut cols = Vec::new();
+    while let Some(c) = input_column(batch, refs, &format!("c{}", cols.len()))? {
+        cols.push(c);
+    }
+    if cols.iter().any(|c| c.len() != cols[0].len()) {
+        return Err("columns of different lengths".into());
+    }
+    Ok(cols)
 }
 
 /// The sorted distinct values of one column.
@@ -141,11 +155,19 @@ fn encode_column(col: &Strings, cats: &[String]) -> (Vec<i64>, Vec<bool>) {
 
 /// Fit: input = the string columns (no nulls); result = `feature` (uint32), `category` (the
 /// sorted distinct values of that feature), one row per category.
-pub fn encode_fit_ipc(input: &Path, _options_json: &str, out: &Path) -> Result<Outcome> {
+pub fn encode_fit_ipc(input: &Path, options_json: &str, out: &Path) -> Result<Outcome> {
     let t0 = Instant::now();
+    let opts: Options = match serde_json::from_str(options_json) {
+        Ok(o) => o,
+        Err(e) => return Ok(Outcome::Declined(format!("bad options: {e}"))),
+    };
     let batches = read_ipc_file(input)?;
-    let (batch, cols) = match string_columns(&batches) {
-        Ok(b) => b,
+    let arrays = match input_columns(&batches, &opts.refs) {
+        Ok(a) => a,
+        Err(why) => return Ok(Outcome::Declined(why)),
+    };
+    let cols: Vec<Strings> = match arrays.iter().map(Strings::of).collect() {
+        Ok(c) => c,
         Err(why) => return Ok(Outcome::Declined(why)),
     };
     let per_feature: Vec<Vec<String>> = cols.par_iter().map(categories).collect();
@@ -167,8 +189,8 @@ pub fn encode_fit_ipc(input: &Path, _options_json: &str, out: &Path) -> Result<O
     .expect("two columns of one length");
     let bytes = write_ipc_file(&result, out)?;
     Ok(Outcome::Ok {
-        rows: batch.num_rows(),
-        cols: batch.num_columns(),
+        rows: arrays.first().map_or(0, |a| a.len()),
+        cols: arrays.len(),
         bytes,
         elapsed_ms: t0.elapsed().as_secs_f64() * 1000.0,
     })
@@ -179,17 +201,20 @@ pub fn encode_fit_ipc(input: &Path, _options_json: &str, out: &Path) -> Result<O
 /// values in C order (X_int and X_mask of `_transform`).
 pub fn encode_transform_ipc(input: &Path, options_json: &str, out: &Path) -> Result<Outcome> {
     let t0 = Instant::now();
-    let cats: Vec<Vec<String>> = match serde_json::from_str::<serde_json::Value>(options_json)
-        .ok()
-        .and_then(|v| v.get("categories").cloned())
-        .and_then(|c| serde_json::from_value(c).ok())
-    {
-        Some(c) => c,
-        None => return Ok(Outcome::Declined("options need categories: [[str]]".into())),
+    let (cats, refs) = match serde_json::from_str::<Options>(options_json) {
+        Ok(Options {
+            categories: Some(c),
+            refs,
+        }) => (c, refs),
+        _ => return Ok(Outcome::Declined("options need categories: [[str]]".into())),
     };
     let batches = read_ipc_file(input)?;
-    let (batch, cols) = match string_columns(&batches) {
-        Ok(b) => b,
+    let arrays = match input_columns(&batches, &refs) {
+        Ok(a) => a,
+        Err(why) => return Ok(Outcome::Declined(why)),
+    };
+    let cols: Vec<Strings> = match arrays.iter().map(Strings::of).collect() {
+        Ok(c) => c,
         Err(why) => return Ok(Outcome::Declined(why)),
     };
     if cols.len() != cats.len() {
@@ -199,7 +224,7 @@ pub fn encode_transform_ipc(input: &Path, options_json: &str, out: &Path) -> Res
             cats.len()
         )));
     }
-    let (rows, k) = (batch.num_rows(), cols.len());
+    let (rows, k) = (arrays.first().map_or(0, |a| a.len()), cols.len());
     let encoded: Vec<(Vec<i64>, Vec<bool>)> = cols
         .par_iter()
         .zip(cats.par_iter())

@@ -44,7 +44,7 @@ use serde::Deserialize;
 
 use crate::csv::Outcome;
 use crate::error::Result;
-use crate::ipc::{read_ipc_file, referenced_column, write_ipc_file, ColumnRef};
+use crate::ipc::{input_column, read_ipc_file, write_ipc_file, ColumnRef};
 
 /// No group: the label of a row whose key is null.
 const NONE: u32 = u32::MAX;
@@ -865,16 +865,9 @@ pub fn groupby_agg_ipc(input: &Path, options_json: &str, out: &Path) -> Result<O
             "the input must be one record batch".into(),
         ));
     };
-    // a column is in the input file or referenced in the options
-    let column = |name: &str| -> std::result::Result<Option<ArrayRef>, String> {
-        match opts.refs.get(name) {
-            Some(r) => referenced_column(r).map(Some),
-            None => Ok(batch.column_by_name(name).cloned()),
-        }
-    };
     let mut columns_in = Vec::new();
     for name in std::iter::once("key".to_string()).chain((0..).map(|j| format!("v{j}"))) {
-        match column(&name) {
+        match input_column(batch, &opts.refs, &name) {
             Ok(Some(c)) => columns_in.push(c),
             Ok(None) => break,
             Err(why) => return Ok(Outcome::Declined(why)),

@@ -125,6 +125,19 @@ pub struct ColumnRef {
     pub buffers: Vec<Option<(usize, usize)>>,
 }
 
+/// Kernel input column `name`: referenced in `refs` (see [`ColumnRef`]) or in the input batch;
+/// None when it is in neither, `Err` (a reason to decline) when its reference does not check.
+pub fn input_column(
+    batch: &arrow_array::RecordBatch,
+    refs: &std::collections::HashMap<String, ColumnRef>,
+    name: &str,
+) -> std::result::Result<Option<arrow_array::ArrayRef>, String> {
+    match refs.get(name) {
+        Some(r) => referenced_column(r).map(Some),
+        None => Ok(batch.column_by_name(name).cloned()),
+    }
+}
+
 /// The array a `ColumnRef` describes, viewing a read-only mapping of its file (no copy).
 /// Everything is checked: the file is the one the shim mapped, the buffers lie inside it and
 /// are aligned, and the array data is validated in full (offsets, UTF-8) as Arrow defines it.

@@ -28,7 +28,7 @@ use serde::Deserialize;
 use crate::csv::Outcome;
 use crate::error::Result;
 use crate::groupby::{factorize_dense_all, group_keys};
-use crate::ipc::{read_ipc_file, referenced_column, write_ipc_file, ColumnRef};
+use crate::ipc::{input_column, read_ipc_file, write_ipc_file, ColumnRef};
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -132,12 +132,9 @@ pub fn label_codes_ipc(input: &Path, options_json: &str, out: &Path) -> Result<O
     let mut names = Vec::new();
     let mut columns = Vec::new();
     for name in ["y", "p"] {
-        let col = match opts.refs.get(name) {
-            Some(r) => match referenced_column(r) {
-                Ok(c) => Some(c),
-                Err(why) => return Ok(Outcome::Declined(why)),
-            },
-            None => batch.column_by_name(name).cloned(),
+        let col = match input_column(batch, &opts.refs, name) {
+            Ok(c) => c,
+            Err(why) => return Ok(Outcome::Declined(why)),
         };
         if let Some(c) = col {
             names.push(name);
