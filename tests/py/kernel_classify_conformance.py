@@ -44,7 +44,9 @@ inputs; no shim error. Prints one summary line; any mismatch raises.
 
 import contextlib
 import copy
+import os
 import random
+import tempfile
 import warnings
 
 import numpy as np
@@ -795,6 +797,34 @@ for yt, yp in [(np.array([], dtype=np.int64), np.array([], dtype=np.int64)),
     p = Problem(f"edge n={len(yt)}", yt, yp, absent=[6] if yt.dtype != object else ["z"])
     for name in CALLS:
         run_call(p, name)
+
+# a str column of a frame read through the store goes to the kernel by reference
+# (bridge.column_ref): the kernel maps the store file instead of reading a copy
+sent = []
+request = RT.client.request
+
+
+def recording(msg):
+    if msg.get("kernel") == "label_codes":
+        sent.append(sorted((msg.get("options") or {}).get("refs", {})))
+    return request(msg)
+
+
+RT.client.request = recording
+try:
+    with tempfile.TemporaryDirectory() as tmp:
+        n = 20000
+        labels = np.array(["churned", "active", "é", "中文", "10", "9"], dtype=object)
+        pd.DataFrame({"y": labels[rng.integers(0, 6, n)], "n": rng.integers(0, 9, n)}).to_csv(os.path.join(tmp, "t.csv"), index=False)
+        frame = pd.read_csv(os.path.join(tmp, "t.csv"))  # through the store: columns map its file
+        pred = np.where(rng.random(n) < 0.3, labels[rng.integers(0, 6, n)], frame["y"].to_numpy())
+        p = Problem("store column", frame["y"], pred)
+        for name in ("f1_score", "classification_report", "precision_recall_fscore_support"):
+            sent.clear()
+            run_call(p, name)
+            assert ["y"] in sent, f"{name}: the stored column did not go by reference ({sent})"
+finally:
+    RT.client.request = request
 
 assert not disabled_runs, f"classify.disabled() still ran the kernel: {disabled_runs[:3]}"
 few = {name: c for name, c in calls_done.items() if c < (20 if name in CALLS else 3)}
