@@ -15,33 +15,52 @@ from __future__ import annotations
 import functools
 import mmap
 import os
+import sys
 import threading
 
 _LIMIT: int | None = None
 _grant: mmap.mmap | None = None
-_controller = None  # threadpoolctl's view of the native pools loaded by the warm worker
+# threadpoolctl's view of the native pools, and the extension modules loaded when it was made
+_controller = None
+_controller_key = None
 GRANT_FILE = "cores"
+
+
+def _native_key():
+    """The native thread-pool libraries mapped into this process (OpenBLAS, libgomp, ... by
+    threadpoolctl's own file-name prefixes, from /proc/self/maps: ~3 ms); the pools found before
+    are still all of them while this is unchanged. None when it cannot tell."""
+    try:
+        from threadpoolctl import _ALL_PREFIXES
+
+        with open("/proc/self/maps") as f:
+            paths = {line.rsplit(" ", 1)[-1] for line in f.read().splitlines() if ".so" in line}
+    except (ImportError, OSError):
+        return None
+    prefixes = tuple(_ALL_PREFIXES)
+    return frozenset(p for p in paths if p.rsplit("/", 1)[-1].startswith(prefixes))
 
 
 def discover() -> None:
     """In the warm worker, before it forks: find the native thread pools once (threadpoolctl
-    walks every loaded library, ~22 ms), so that each script's first limit() does not."""
-    global _controller
+    walks every loaded library, ~11-22 ms), so that each script's limit() does not."""
+    global _controller, _controller_key
     from threadpoolctl import ThreadpoolController
 
-    _controller = ThreadpoolController()
+    _controller, _controller_key = ThreadpoolController(), _native_key()
 
 
 def limit(n: int) -> None:
-    """Give this process n cores: native pools of n threads, joblib at most n workers."""
-    global _LIMIT, _controller
-    if _controller is not None and _LIMIT is None:  # a script's start: the warm worker's libraries
-        _controller.limit(limits=n)
-    else:  # later the script may have loaded more libraries: look again
-        from threadpoolctl import threadpool_limits
+    """Give this process n cores: native pools of n threads, joblib at most n workers. The pools
+    found before are reused unless another pool library was loaded since (then threadpoolctl
+    looks again): a grant change at the batch's end cost every script that walk (~11 ms)."""
+    global _LIMIT, _controller, _controller_key
+    key = _native_key()
+    if _controller is None or key is None or key != _controller_key:
+        from threadpoolctl import ThreadpoolController
 
-        threadpool_limits(limits=n)
-    _controller = None
+        _controller, _controller_key = ThreadpoolController(), key
+    _controller.limit(limits=n)
     if _LIMIT is None:
         _clamp_joblib()
     _LIMIT = n

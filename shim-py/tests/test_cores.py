@@ -67,3 +67,22 @@ def test_the_share_follows_the_coordinators_grant(tmp_path):
         """
     )
     assert out.split("\n")[:2] == ["1", "2 {2}"]
+
+
+def test_the_pools_found_once_are_reused_until_a_pool_library_loads():
+    out = run_py(
+        """
+        from threadpoolctl import threadpool_info
+        from stratum_shim import cores
+        cores.discover()
+        found = cores._controller
+        import sklearn.metrics, json  # more extension modules, no new pool library
+        cores.limit(1)
+        cores.limit(2)
+        print(cores._controller is found, {i["num_threads"] for i in threadpool_info()})
+        cores._controller_key = frozenset()  # as if a pool library had loaded since
+        cores.limit(1)
+        print(cores._controller is found, {i["num_threads"] for i in threadpool_info()})
+        """
+    )
+    assert out.split("\n")[:2] == ["True {2}", "False {1}"]
