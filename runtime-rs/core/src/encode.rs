@@ -25,7 +25,7 @@ use rayon::prelude::*;
 
 use crate::csv::Outcome;
 use crate::error::Result;
-use crate::ipc::{input_column, read_ipc_file, write_ipc_file, ColumnRef};
+use crate::ipc::{input_column, kernel_input, write_ipc_file, ColumnRef};
 
 /// FNV-1a over the bytes of a string key (short categorical values).
 #[derive(Default)]
@@ -95,23 +95,28 @@ struct Options {
     refs: HashMap<String, ColumnRef>,
 }
 
-/// The columns `c0, c1, ...` of the one record batch the shim writes (or referenced in the
-/// options), all of the same length.
+/// The options and the columns `c0, c1, ...` of the input (in the one record batch the shim
+/// writes, or referenced in the options), all of the same length; `Ok(Err(reason))` declines.
 fn input_columns(
-    batches: &[RecordBatch],
-    refs: &HashMap<String, ColumnRef>,
-) -> std::result::Result<Vec<ArrayRef>, String> {
-    let [batch] = batches else {
-        return Err("the input must be one record batch".into());
+    input: &Path,
+    options_json: &str,
+) -> Result<std::result::Result<(Options, Vec<ArrayRef>), String>> {
+    let (opts, batch): (Options, _) = match kernel_input(input, options_json)? {
+        Ok(i) => i,
+        Err(why) => return Ok(Err(why)),
     };
     let mut cols = Vec::new();
-    while let Some(c) = input_column(batch, refs, &format!("c{}", cols.len()))? {
-        cols.push(c);
+    loop {
+        match input_column(&batch, &opts.refs, &format!("c{}", cols.len())) {
+            Ok(Some(c)) => cols.push(c),
+            Ok(None) => break,
+            Err(why) => return Ok(Err(why)),
+        }
     }
     if cols.iter().any(|c| c.len() != cols[0].len()) {
-        return Err("columns of different lengths".into());
+        return Ok(Err("columns of different lengths".into()));
     }
-    Ok(cols)
+    Ok(Ok((opts, cols)))
 }
 
 /// The sorted distinct values of one column.
@@ -157,13 +162,8 @@ fn encode_column(col: &Strings, cats: &[String]) -> (Vec<i64>, Vec<bool>) {
 /// sorted distinct values of that feature), one row per category.
 pub fn encode_fit_ipc(input: &Path, options_json: &str, out: &Path) -> Result<Outcome> {
     let t0 = Instant::now();
-    let opts: Options = match serde_json::from_str(options_json) {
-        Ok(o) => o,
-        Err(e) => return Ok(Outcome::Declined(format!("bad options: {e}"))),
-    };
-    let batches = read_ipc_file(input)?;
-    let arrays = match input_columns(&batches, &opts.refs) {
-        Ok(a) => a,
+    let arrays = match input_columns(input, options_json)? {
+        Ok((_, a)) => a,
         Err(why) => return Ok(Outcome::Declined(why)),
     };
     let cols: Vec<Strings> = match arrays.iter().map(Strings::of).collect() {
@@ -201,16 +201,15 @@ pub fn encode_fit_ipc(input: &Path, options_json: &str, out: &Path) -> Result<Ou
 /// values in C order (X_int and X_mask of `_transform`).
 pub fn encode_transform_ipc(input: &Path, options_json: &str, out: &Path) -> Result<Outcome> {
     let t0 = Instant::now();
-    let (cats, refs) = match serde_json::from_str::<Options>(options_json) {
-        Ok(Options {
-            categories: Some(c),
-            refs,
-        }) => (c, refs),
-        _ => return Ok(Outcome::Declined("options need categories: [[str]]".into())),
-    };
-    let batches = read_ipc_file(input)?;
-    let arrays = match input_columns(&batches, &refs) {
-        Ok(a) => a,
+    let (cats, arrays) = match input_columns(input, options_json)? {
+        Ok((
+            Options {
+                categories: Some(c),
+                ..
+            },
+            a,
+        )) => (c, a),
+        Ok(_) => return Ok(Outcome::Declined("options need categories: [[str]]".into())),
         Err(why) => return Ok(Outcome::Declined(why)),
     };
     let cols: Vec<Strings> = match arrays.iter().map(Strings::of).collect() {

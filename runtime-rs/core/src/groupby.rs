@@ -44,7 +44,7 @@ use serde::Deserialize;
 
 use crate::csv::Outcome;
 use crate::error::Result;
-use crate::ipc::{input_column, read_ipc_file, write_ipc_file, ColumnRef};
+use crate::ipc::{input_column, kernel_input, write_ipc_file, ColumnRef};
 
 /// No group: the label of a row whose key is null.
 const NONE: u32 = u32::MAX;
@@ -855,19 +855,13 @@ fn aggregate_part(
 /// distinct keys) and `a0..` (one column per aggregation, in order).
 pub fn groupby_agg_ipc(input: &Path, options_json: &str, out: &Path) -> Result<Outcome> {
     let t0 = Instant::now();
-    let opts: Options = match serde_json::from_str(options_json) {
-        Ok(o) => o,
-        Err(e) => return Ok(Outcome::Declined(format!("bad options: {e}"))),
-    };
-    let batches = read_ipc_file(input)?;
-    let [batch] = batches.as_slice() else {
-        return Ok(Outcome::Declined(
-            "the input must be one record batch".into(),
-        ));
+    let (opts, batch): (Options, _) = match kernel_input(input, options_json)? {
+        Ok(i) => i,
+        Err(why) => return Ok(Outcome::Declined(why)),
     };
     let mut columns_in = Vec::new();
     for name in std::iter::once("key".to_string()).chain((0..).map(|j| format!("v{j}"))) {
-        match input_column(batch, &opts.refs, &name) {
+        match input_column(&batch, &opts.refs, &name) {
             Ok(Some(c)) => columns_in.push(c),
             Ok(None) => break,
             Err(why) => return Ok(Outcome::Declined(why)),

@@ -125,6 +125,23 @@ pub struct ColumnRef {
     pub buffers: Vec<Option<(usize, usize)>>,
 }
 
+/// A kernel's options and the one record batch the shim wrote; `Ok(Err(reason))` declines
+/// (options that do not parse, another number of batches).
+pub fn kernel_input<O: serde::de::DeserializeOwned>(
+    input: &Path,
+    options_json: &str,
+) -> Result<std::result::Result<(O, arrow_array::RecordBatch), String>> {
+    let opts: O = match serde_json::from_str(options_json) {
+        Ok(o) => o,
+        Err(e) => return Ok(Err(format!("bad options: {e}"))),
+    };
+    let mut batches = read_ipc_file(input)?;
+    match (batches.pop(), batches.is_empty()) {
+        (Some(batch), true) => Ok(Ok((opts, batch))),
+        _ => Ok(Err("the input must be one record batch".into())),
+    }
+}
+
 /// Kernel input column `name`: referenced in `refs` (see [`ColumnRef`]) or in the input batch;
 /// None when it is in neither, `Err` (a reason to decline) when its reference does not check.
 pub fn input_column(

@@ -28,7 +28,7 @@ use serde::Deserialize;
 use crate::csv::Outcome;
 use crate::error::Result;
 use crate::groupby::{factorize_dense_all, group_keys};
-use crate::ipc::{input_column, read_ipc_file, write_ipc_file, ColumnRef};
+use crate::ipc::{input_column, kernel_input, write_ipc_file, ColumnRef};
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -119,20 +119,14 @@ pub fn label_codes(columns: &[ArrayRef]) -> std::result::Result<(ArrayRef, Vec<V
 /// dictionary arrays (uint8/16/32 codes) sharing one dictionary, the sorted union of labels.
 pub fn label_codes_ipc(input: &Path, options_json: &str, out: &Path) -> Result<Outcome> {
     let t0 = Instant::now();
-    let opts: Options = match serde_json::from_str(options_json) {
-        Ok(o) => o,
-        Err(e) => return Ok(Outcome::Declined(format!("bad options: {e}"))),
-    };
-    let batches = read_ipc_file(input)?;
-    let [batch] = batches.as_slice() else {
-        return Ok(Outcome::Declined(
-            "the input must be one record batch".into(),
-        ));
+    let (opts, batch): (Options, _) = match kernel_input(input, options_json)? {
+        Ok(i) => i,
+        Err(why) => return Ok(Outcome::Declined(why)),
     };
     let mut names = Vec::new();
     let mut columns = Vec::new();
     for name in ["y", "p"] {
-        let col = match input_column(batch, &opts.refs, name) {
+        let col = match input_column(&batch, &opts.refs, name) {
             Ok(c) => c,
             Err(why) => return Ok(Outcome::Declined(why)),
         };
