@@ -20,6 +20,8 @@ const SCRIPTS: Record<string, string> = {
   exits: `import os, sys\nprint("bye")\nsys.stdout.flush()\nos._exit(3)\n`,
   sysexit_msg: `import sys\nsys.exit("fatal: bad config")\n`,
   stdin: `import sys\nprint(repr(sys.stdin.read()))\n`,
+  // lazy one-time work done by the warm worker before the fork (zygote._warm), not per script
+  warm: `import narwhals.plugins as p\nprint(p._discover_entrypoints.cache_info().currsize)\n`,
   syntax: `def broken(:\n    pass\n`,
   cv_a: `import numpy as np, pandas as pd\nfrom sklearn.model_selection import cross_val_score\nfrom sklearn.ensemble import RandomForestRegressor\nrng = np.random.default_rng(0)\nX = pd.DataFrame(rng.normal(size=(3000, 6)), columns=list("abcdef"))\ny = X["a"] * 3 + rng.normal(size=3000)\ns = cross_val_score(RandomForestRegressor(n_estimators=30, random_state=1), X, y, cv=3)\nprint(np.round(s, 10))\n`,
 };
@@ -58,6 +60,11 @@ describe('coordinator with misbehaving scripts', () => {
   test('a well-behaved script sees __main__, an absolute __file__, argv as given and the cwd', () => {
     expect(byId('ok_main')).toMatchObject({ status: 'ok', exit_code: 0 });
     expect(out('ok_main')).toBe("__main__ True ['ok_main.py']\nTrue\n");
+  });
+
+  test("a script starts with sklearn's lazy validation caches already warm", () => {
+    expect(byId('warm')).toMatchObject({ status: 'ok' });
+    expect(out('warm')).toBe('1\n');
   });
 
   test('a script that raises fails alone, with the traceback python would print', () => {
