@@ -162,7 +162,7 @@ def _labels(y):
     if kind == "U" and y.dtype.itemsize > 4 and len(y):
         # Arrow cuts a numpy unicode value at its first NUL: decline values holding one (a
         # zero code point followed by another; trailing zeros are numpy's padding)
-        v = y.view(np.uint32).reshape(len(y), -1)
+        v = np.ascontiguousarray(y).view(np.uint32).reshape(len(y), -1)
         if ((v[:, :-1] == 0) & (v[:, 1:] != 0)).any():
             return None
     if kind in "OU":
@@ -194,6 +194,8 @@ def _attach(ys):
             return views
     if any(getattr(y, "ndim", None) != 1 or len(y) < min(MIN_LABELS, MIN_INT_LABELS) for y in ys):
         return None
+    if scope is None and all(getattr(getattr(y, "dtype", None), "kind", "O") in ("i", "u", "b") for y in ys):
+        return None  # numbers outside the scoped functions: see below, decided before converting
     got = [_labels(y) for y in ys]
     if any(g is None for g in got) or len({len(g[0]) for g in got}) > 1:
         return None

@@ -798,6 +798,12 @@ for yt, yp in [(np.array([], dtype=np.int64), np.array([], dtype=np.int64)),
     for name in CALLS:
         run_call(p, name)
 
+# strided numpy unicode arrays (the inner-NUL check needs a contiguous copy of them)
+for yt in (np.array(["ab", "c", "d\x00e", "f", "ab"] * 40)[::2], np.array(["ab", "c", "dé", "f", "ab"] * 40)[::2]):
+    p = Problem("strided <U", yt, yt[::-1])
+    for name in ("f1_score", "accuracy_score", "classification_report"):
+        run_call(p, name)
+
 # a str column of a frame read through the store goes to the kernel by reference
 # (bridge.column_ref): the kernel maps the store file instead of reading a copy
 sent = []
