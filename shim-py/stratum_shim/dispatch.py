@@ -86,11 +86,12 @@ def make_wrapper(op: str, kind: str, original):
         cores.refresh()
         RT.calls += 1
         _tls.depth = 1
+        L.traced_call(True)
         try:
             return _run(op, handler, original, args, kwargs, caller)
         finally:
             _tls.depth = 0
-            L.forget_arrow()
+            L.traced_call(False)
 
     wrapper.__stratum_original__ = original
     return wrapper

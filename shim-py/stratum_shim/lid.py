@@ -170,6 +170,7 @@ def array_lid(a: np.ndarray) -> str:
 class _Arrow(threading.local):
     def __init__(self):
         self.seen: dict = {}
+        self.active = False  # inside a traced call (dispatch): only then are they kept
 
 
 _arrow = _Arrow()
@@ -182,8 +183,10 @@ def arrow_of(a):
     return got[1] if got is not None and got[0] is a else None
 
 
-def forget_arrow() -> None:
-    """Called when a traced call ends: the arrays may change afterwards."""
+def traced_call(active: bool) -> None:
+    """Called by dispatch when a traced call starts (True) and ends (False): Arrow arrays are
+    kept only in between, since the script may change its arrays outside the call."""
+    _arrow.active = active
     if _arrow.seen:
         _arrow.seen = {}
 
@@ -204,7 +207,8 @@ def _str_array_lid(a: np.ndarray):
         return None  # lone surrogates: the element-wise encoding handles them
     if not isinstance(arrow, pa.StringArray) or arrow.null_count or arrow.offset:
         return None
-    _arrow.seen[id(a)] = (a, arrow)
+    if _arrow.active:
+        _arrow.seen[id(a)] = (a, arrow)
     _, offsets, data = arrow.buffers()
     return digest(b"strarr", str(a.shape).encode(), memoryview(offsets), b"" if data is None else memoryview(data))
 

@@ -178,11 +178,13 @@ def test_large_str_arrays_hash_their_arrow_buffers():
     assert L.array_lid(odd) != L.array_lid(words)
     small = words[:999]
     assert L.array_lid(small) == L.digest(b"objarr", str(small.shape).encode(), *_items(small))
-    # the Arrow array is kept for kernels only until the traced call ends
-    L.forget_arrow()
+    # the Arrow array is kept for kernels only during a traced call
+    L.array_lid(words)
+    assert L.arrow_of(words) is None  # outside a traced call
+    L.traced_call(True)
     L.array_lid(words)
     assert L.arrow_of(words).to_pylist() == list(words) and L.arrow_of(same) is None
-    L.forget_arrow()
+    L.traced_call(False)
     assert L.arrow_of(words) is None
 
 

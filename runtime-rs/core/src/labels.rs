@@ -89,11 +89,13 @@ pub fn label_codes(columns: &[ArrayRef]) -> std::result::Result<(ArrayRef, Vec<V
             return Ok((Arc::new(Int64Array::from(keys)), codes));
         }
     }
-    // one column to number: the columns end to end, strings all with 64-bit offsets
+    // one column to number: the columns end to end (strings of both offset widths: all with
+    // 64-bit offsets; the same type is concatenated as it is)
+    let same = columns.iter().all(|c| c.data_type() == first.data_type());
     let all: ArrayRef = if columns.len() == 1 {
         first.clone()
     } else {
-        let cast: Vec<ArrayRef> = if strings(first.data_type()) {
+        let cast: Vec<ArrayRef> = if !same {
             columns
                 .iter()
                 .map(|c| arrow_cast::cast(c, &DataType::LargeUtf8).map_err(|e| e.to_string()))
