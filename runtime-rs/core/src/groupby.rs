@@ -88,13 +88,13 @@ type KeySet<K> = HashSet<K, BuildHasherDefault<KeyHasher>>;
 
 /// A string column, whatever its offset width.
 #[derive(Clone, Copy)]
-enum Strings<'a> {
+pub(crate) enum Strings<'a> {
     Small(&'a StringArray),
     Large(&'a LargeStringArray),
 }
 
 impl<'a> Strings<'a> {
-    fn of(col: &'a ArrayRef) -> Option<Strings<'a>> {
+    pub(crate) fn of(col: &'a ArrayRef) -> Option<Strings<'a>> {
         match col.data_type() {
             DataType::Utf8 => Some(Strings::Small(col.as_string::<i32>())),
             DataType::LargeUtf8 => Some(Strings::Large(col.as_string::<i64>())),
@@ -133,6 +133,13 @@ impl<'a> Strings<'a> {
         match self {
             Strings::Small(a) => at(a, i),
             Strings::Large(a) => at(a, i),
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Strings::Small(a) => a.len(),
+            Strings::Large(a) => a.len(),
         }
     }
 
@@ -441,24 +448,48 @@ pub(crate) fn group_keys(key: &ArrayRef) -> std::result::Result<Groups, String> 
         _ => {
             let s = Strings::of(key)
                 .ok_or_else(|| format!("a key column of type {}", key.data_type()))?;
-            if s.max_len() <= INLINE {
-                let (labels, keys) = factorize(n, |i| s.inline_at(i));
-                return Ok(Groups {
-                    labels,
-                    keys: Arc::new(LargeStringArray::from_iter_values(keys.iter().map(|k| {
-                        let b = k.to_be_bytes();
-                        String::from_utf8_lossy(&b[..usize::from(b[INLINE])]).into_owned()
-                    }))),
-                });
-            }
-            let (labels, keys) = factorize(n, |i| s.get(i).map(StrKey));
-            Ok(Groups {
-                labels,
-                keys: Arc::new(LargeStringArray::from(
-                    keys.into_iter().map(|k| k.0).collect::<Vec<_>>(),
-                )),
-            })
+            Ok(string_groups(&[s]))
         }
+    }
+}
+
+/// The groups of string columns taken end to end (row `i` of the second column is row
+/// `len(first) + i`), without concatenating them.
+pub(crate) fn string_groups(cols: &[Strings]) -> Groups {
+    let lens: Vec<usize> = cols.iter().map(|c| c.len()).collect();
+    let n = lens.iter().sum();
+    // the column and the row in it of row i
+    let at = |mut i: usize| -> (&Strings, usize) {
+        for (c, &len) in cols.iter().zip(&lens) {
+            if i < len {
+                return (c, i);
+            }
+            i -= len;
+        }
+        unreachable!("row {i} past the columns")
+    };
+    if cols.iter().all(|c| c.max_len() <= INLINE) {
+        let (labels, keys) = factorize(n, |i| {
+            let (c, j) = at(i);
+            c.inline_at(j)
+        });
+        return Groups {
+            labels,
+            keys: Arc::new(LargeStringArray::from_iter_values(keys.iter().map(|k| {
+                let b = k.to_be_bytes();
+                String::from_utf8_lossy(&b[..usize::from(b[INLINE])]).into_owned()
+            }))),
+        };
+    }
+    let (labels, keys) = factorize(n, |i| {
+        let (c, j) = at(i);
+        c.get(j).map(StrKey)
+    });
+    Groups {
+        labels,
+        keys: Arc::new(LargeStringArray::from(
+            keys.into_iter().map(|k| k.0).collect::<Vec<_>>(),
+        )),
     }
 }
 

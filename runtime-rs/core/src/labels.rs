@@ -27,7 +27,7 @@ use serde::Deserialize;
 
 use crate::csv::Outcome;
 use crate::error::Result;
-use crate::groupby::{factorize_dense_all, group_keys};
+use crate::groupby::{factorize_dense_all, group_keys, string_groups, Strings};
 use crate::ipc::{input_column, kernel_input, write_ipc_file, ColumnRef};
 
 #[derive(Deserialize, Default)]
@@ -89,30 +89,22 @@ pub fn label_codes(columns: &[ArrayRef]) -> std::result::Result<(ArrayRef, Vec<V
             return Ok((Arc::new(Int64Array::from(keys)), codes));
         }
     }
-    // one column to number: the columns end to end (strings of both offset widths: all with
-    // 64-bit offsets; the same type is concatenated as it is)
-    let same = columns.iter().all(|c| c.data_type() == first.data_type());
-    let all: ArrayRef = if columns.len() == 1 {
-        first.clone()
+    let groups = if strings(first.data_type()) {
+        let cols: Vec<Strings> = columns.iter().filter_map(Strings::of).collect();
+        string_groups(&cols)
     } else {
-        let cast: Vec<ArrayRef> = if !same {
-            columns
-                .iter()
-                .map(|c| arrow_cast::cast(c, &DataType::LargeUtf8).map_err(|e| e.to_string()))
-                .collect::<std::result::Result<_, _>>()?
-        } else {
-            columns.to_vec()
-        };
-        let refs: Vec<&dyn Array> = cast.iter().map(|c| c.as_ref()).collect();
-        arrow_select::concat::concat(&refs).map_err(|e| e.to_string())?
+        // int64 keys too wide for a bitmap: the columns end to end, numbered by hashing
+        let refs: Vec<&dyn Array> = columns.iter().map(|c| c.as_ref()).collect();
+        group_keys(&arrow_select::concat::concat(&refs).map_err(|e| e.to_string())?)?
     };
-    let groups = group_keys(&all)?;
-    let mut codes = Vec::with_capacity(columns.len());
-    let mut at = 0;
-    for c in columns {
-        codes.push(groups.labels[at..at + c.len()].to_vec());
-        at += c.len();
-    }
+    // each column's codes: the end of the labels split off, column by column from the last
+    let mut labels = groups.labels;
+    let mut codes: Vec<Vec<u32>> = columns
+        .iter()
+        .rev()
+        .map(|c| labels.split_off(labels.len() - c.len()))
+        .collect();
+    codes.reverse();
     Ok((groups.keys, codes))
 }
 
