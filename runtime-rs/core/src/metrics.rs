@@ -114,7 +114,10 @@ pub fn roc_auc(labels: &[i64], pos: i64, scores: &[f64]) -> std::result::Result<
 /// column `score`; the result is a one-row file with float64 column `auc`.
 pub fn roc_auc_ipc(input: &Path, _options_json: &str, out: &Path) -> Result<Outcome> {
     let t0 = Instant::now();
-    let batches = read_ipc_file(input)?;
+    let batches = match widen_labels(read_ipc_file(input)?, &["y"]) {
+        Ok(b) => b,
+        Err(why) => return Ok(Outcome::Declined(why)),
+    };
     let (y, s) = match two_columns::<Int64Type, Float64Type>(&batches, "y", "score") {
         Ok(c) => c,
         Err(why) => return Ok(Outcome::Declined(why)),
@@ -137,6 +140,45 @@ pub fn roc_auc_ipc(input: &Path, _options_json: &str, out: &Path) -> Result<Outc
         Ok(auc) => scalar_result("auc", auc, y.len(), out, t0),
         Err(why) => Ok(Outcome::Declined(why)),
     }
+}
+
+/// The input batches with narrower integer label columns widened to int64 (the shim sends
+/// labels that fit as int8: an eighth of the bytes to write and map).
+fn widen_labels(
+    batches: Vec<RecordBatch>,
+    names: &[&str],
+) -> std::result::Result<Vec<RecordBatch>, String> {
+    use arrow_schema::DataType;
+    batches
+        .into_iter()
+        .map(|b| {
+            let narrow = |f: &arrow_schema::Field| {
+                names.contains(&f.name().as_str())
+                    && matches!(
+                        f.data_type(),
+                        DataType::Int8 | DataType::Int16 | DataType::Int32
+                    )
+            };
+            if !b.schema().fields().iter().any(|f| narrow(f)) {
+                return Ok(b);
+            }
+            let columns: Vec<(String, arrow_array::ArrayRef)> = b
+                .schema()
+                .fields()
+                .iter()
+                .zip(b.columns())
+                .map(|(f, c)| {
+                    let c = if narrow(f) {
+                        arrow_cast::cast(c, &DataType::Int64).map_err(|e| e.to_string())?
+                    } else {
+                        c.clone()
+                    };
+                    Ok((f.name().clone(), c))
+                })
+                .collect::<std::result::Result<_, String>>()?;
+            RecordBatch::try_from_iter(columns).map_err(|e| e.to_string())
+        })
+        .collect()
 }
 
 /// The two named, null-free columns of the one record batch the shim writes.
@@ -256,7 +298,10 @@ pub fn binary_score_ipc(input: &Path, options_json: &str, out: &Path) -> Result<
     let Some(pos) = v.get("pos_label").and_then(|p| p.as_i64()) else {
         return Ok(Outcome::Declined("pos_label must be an integer".into()));
     };
-    let batches = read_ipc_file(input)?;
+    let batches = match widen_labels(read_ipc_file(input)?, &["y", "pred"]) {
+        Ok(b) => b,
+        Err(why) => return Ok(Outcome::Declined(why)),
+    };
     let (y, p) = match two_columns::<Int64Type, Int64Type>(&batches, "y", "pred") {
         Ok(c) => c,
         Err(why) => return Ok(Outcome::Declined(why)),
