@@ -15,7 +15,6 @@ from __future__ import annotations
 import functools
 import mmap
 import os
-import sys
 import threading
 
 _LIMIT: int | None = None
