@@ -95,6 +95,17 @@ def _untouched(address: int, nbytes: int) -> bool:
     return bool(np.all(np.where(present == 1, file == 1, swapped == 0)))
 
 
+def is_arrow_str(dtype) -> bool:
+    """Whether dtype is pandas' Arrow-backed `str` (its values are an Arrow array already)."""
+    return isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow"
+
+
+def one_chunk(chunked: pa.ChunkedArray) -> pa.Array:
+    """A chunked Arrow array as one array (combine_chunks copies even a single chunk, and a copy
+    is no longer a store column that can go to a kernel by reference)."""
+    return chunked.chunk(0) if chunked.num_chunks == 1 else chunked.combine_chunks()
+
+
 def column_ref(array: pa.Array) -> dict | None:
     """A kernel input passed by reference instead of written again: an int64 / float64 /
     string array whose buffers all lie, unwritten, in one store result this process mapped

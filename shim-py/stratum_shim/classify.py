@@ -33,6 +33,7 @@ import functools
 import os
 import threading
 
+from .bridge import is_arrow_str, one_chunk
 from .dispatch import RT, shim_error
 
 # below this many samples sklearn's own unique / encode is cheaper than the round trip; measured
@@ -145,10 +146,8 @@ def _labels(y):
     import pyarrow as pa
 
     if isinstance(y, pd.Series):
-        if isinstance(y.dtype, pd.StringDtype) and y.dtype.storage == "pyarrow" and not y.hasnans:
-            chunked = y.array._pa_array
-            arrow = chunked.chunk(0) if chunked.num_chunks == 1 else chunked.combine_chunks()
-            return np.asarray(y), arrow
+        if is_arrow_str(y.dtype) and not y.hasnans:
+            return np.asarray(y), one_chunk(y.array._pa_array)
         if not isinstance(y.dtype, np.dtype):
             return None
         y = y.to_numpy()
@@ -217,8 +216,7 @@ def _attach(ys):
     stats["runs"] += 1
     views = []
     for name, (array, _) in zip("yp", got):
-        col = res.column(name)
-        col = col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
+        col = one_chunk(res.column(name))
         union = col.dictionary
         codes = col.indices.to_numpy()
         present = np.bincount(codes, minlength=len(union)) > 0

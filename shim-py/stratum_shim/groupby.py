@@ -26,6 +26,7 @@ import os
 
 import numpy as np
 
+from .bridge import is_arrow_str, one_chunk
 from .dispatch import RT
 
 # below these many rows pandas is as fast as the round trip (~2.5 ms): from 100k rows for
@@ -64,12 +65,6 @@ def install(register) -> None:
             setattr(cls, name, _substitute(f"groupby.{name}", original, plan, _run))
 
 
-def _is_str(dtype) -> bool:
-    import pandas as pd
-
-    return isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow"
-
-
 def _key(gb):
     """(label, Arrow array) of a supported single-column key, else None."""
     import pyarrow as pa
@@ -84,14 +79,9 @@ def _key(gb):
     if isinstance(vec, np.ndarray) and vec.dtype == np.int64:
         return keys, pa.array(vec), vec.dtype
     array = getattr(vec, "array", vec)
-    if _is_str(getattr(array, "dtype", None)):
-        return keys, _one_chunk(array._pa_array), array.dtype
+    if is_arrow_str(getattr(array, "dtype", None)):
+        return keys, one_chunk(array._pa_array), array.dtype
     return None
-
-
-def _one_chunk(chunked):
-    """A chunked Arrow array as one array (combine_chunks copies even a single chunk)."""
-    return chunked.chunk(0) if chunked.num_chunks == 1 else chunked.combine_chunks()
 
 
 def _value(series):
@@ -99,8 +89,8 @@ def _value(series):
     import pyarrow as pa
 
     dtype = series.dtype
-    if _is_str(dtype):
-        return "str", _one_chunk(series.array._pa_array)
+    if is_arrow_str(dtype):
+        return "str", one_chunk(series.array._pa_array)
     if not isinstance(dtype, np.dtype):
         return None
     values = series.to_numpy()
@@ -184,7 +174,7 @@ def _plan_ops(gb, ops, shape):
             return None
     p.shape = shape
     if ops == ["size"] and shape in ("reduction", "transform"):  # rows per group: the key itself is the value column
-        p.columns.append(("str" if _is_str(p.key_dtype) else "int", p.key, p.key_dtype))
+        p.columns.append(("str" if is_arrow_str(p.key_dtype) else "int", p.key, p.key_dtype))
         p.aggs.append((0, "size", p.key_dtype))
         p.outputs = [None]
         return _finish(p)
@@ -321,8 +311,8 @@ def _run(p, *args, **kwargs):
         out.columns = obj.columns
         return out
     keys = res.column("key")
-    if _is_str(p.key_dtype):
-        index = pd.Index(pd.array(_one_chunk(keys), dtype=p.key_dtype), name=p.label)
+    if is_arrow_str(p.key_dtype):
+        index = pd.Index(pd.array(one_chunk(keys), dtype=p.key_dtype), name=p.label)
     else:
         index = pd.Index(keys.to_numpy(), dtype=p.key_dtype, name=p.label)
     if p.outputs == [None]:  # size

@@ -372,6 +372,8 @@ def _encoder_strings(X):
     import pandas as pd
     import pyarrow as pa
 
+    from .bridge import one_chunk
+
     if isinstance(X, pd.DataFrame):
         if X.shape[0] < MIN_ENCODE_ROWS or X.shape[1] == 0:
             return None
@@ -379,10 +381,7 @@ def _encoder_strings(X):
         for i in range(X.shape[1]):
             s = X.iloc[:, i]
             if isinstance(s.dtype, pd.StringDtype) and hasattr(s.array, "__arrow_array__"):
-                chunked = s.array.__arrow_array__()
-                # one chunk as it is (combine_chunks would copy it): a column of a store
-                # result then goes to the kernel by reference
-                cols.append(chunked.chunk(0) if chunked.num_chunks == 1 else chunked.combine_chunks())
+                cols.append(one_chunk(s.array.__arrow_array__()))  # a store column stays one
             elif s.dtype == object:
                 cols.append(s.to_numpy())
             else:
