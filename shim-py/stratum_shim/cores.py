@@ -19,7 +19,7 @@ import threading
 
 _LIMIT: int | None = None
 _grant: mmap.mmap | None = None
-# threadpoolctl's view of the native pools, and the extension modules loaded when it was made
+# threadpoolctl's view of the native pools, and the pool libraries mapped when it was made
 _controller = None
 _controller_key = None
 GRANT_FILE = "cores"
