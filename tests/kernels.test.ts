@@ -80,6 +80,23 @@ describe('kernel substitutions under the coordinator', () => {
     expect(r.batch.shim_errors).toBe(0); // empty arrays among the cases: their LIDs are computed too
   }, 300000);
 
+  test('RobustScaler: randomised arrays and parameters give bit-identical center_ / scale_ and transforms; other calls stay with NumPy', async () => {
+    const r = await coord.runScripts(['tests/py/kernel_scale_conformance.py'], { cwd: ROOT, outDir: out });
+    const s = r.scripts[0];
+    const stderr = fs.readFileSync(s.stderr_path, 'utf8');
+    expect({ status: s.status, stderr }).toEqual({ status: 'ok', stderr: '' });
+    const m = /scale kernel conformance: (\d+) cases identical, (\d+) kernel runs/.exec(fs.readFileSync(s.stdout_path, 'utf8'));
+    expect(m).not.toBeNull();
+    expect(Number(m![1])).toBeGreaterThanOrEqual(250);
+    expect(Number(m![2])).toBeGreaterThanOrEqual(150);
+    expect(r.batch.kernels.scale_stats).toBe(Number(m![2]));
+    // what reached the kernel and was declined: NumPy warns (All-NaN slice, overflow) or its partition decides (signed zeros)
+    for (const why of Object.keys(r.batch.kernel_declined).filter((k) => k.startsWith('scale_stats'))) {
+      expect(why).toMatch(/^scale_stats: (column \d+ has no values|the median of column \d+ overflows|a percentile of column \d+ overflows|the (median|percentile) of column \d+ depends on the order of 0.0 and -0.0)/);
+    }
+    expect(r.batch.shim_errors).toBe(0);
+  }, 300000);
+
   test('classification trees (alone and in forests): randomised fits give identical trees; unsupported fits stay with sklearn', async () => {
     const r = await coord.runScripts(['tests/py/kernel_tree_conformance.py'], { cwd: ROOT, outDir: out });
     const s = r.scripts[0];

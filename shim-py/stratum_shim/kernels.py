@@ -27,6 +27,8 @@ library exactly, and the library's own code does everything around it:
   alone or in forests, built by the Rust runtime node for node (see ``trees.py``).
 - ``attach_unique``, ``LabelEncoder`` (their names in ``sklearn.metrics._classification``): the
   labels' uniques and codes of the classification metrics (see ``classify.py``).
+- ``RobustScaler.fit``'s ``np.nanmedian`` / ``np.nanpercentile`` calls (in a per-fit scope, on
+  the validated dense float64 array): the medians and percentiles (see ``scalers.py``).
 - ``SimpleImputer._dense_fit`` for ``median``, ``most_frequent`` and ``mean`` on a C- or
   F-contiguous float64 array (missing values NaN or a number, no indicator): the statistics,
   exactly as np.ma computes them (see runtime-rs impute.rs); validation before it and the
@@ -99,12 +101,13 @@ def install() -> None:
         original = getattr(sklearn.metrics, name)
         _installed.append((sklearn.metrics, name, original))
         setattr(sklearn.metrics, name, make(original))
-    from . import classify, groupby, trees
+    from . import classify, groupby, scalers, trees
 
     register = lambda owner, name, original: _installed.append((owner, name, original))  # noqa: E731
     trees.install(register)
     groupby.install(register)
     classify.install(register)
+    scalers.install(register)
 
 
 def uninstall() -> None:

@@ -15,6 +15,7 @@ interface Addon {
   treeFit(inPath: string, optionsJson: string, outPath: string): Promise<string>;
   groupbyAgg(inPath: string, optionsJson: string, outPath: string): Promise<string>;
   labelCodes(inPath: string, optionsJson: string, outPath: string): Promise<string>;
+  scaleStats(inPath: string, optionsJson: string, outPath: string): Promise<string>;
   hashFile(path: string): Promise<string>;
   version(): string;
 }
@@ -47,7 +48,7 @@ export function loadRuntime(): Addon {
 }
 
 /** Runs a file-to-file kernel of the addon; failures name the kernel and its input. */
-async function runKernel(name: 'readCsv' | 'readParquet' | 'countVocab' | 'hashFeatures' | 'rocAuc' | 'binaryScore' | 'imputeStats' | 'encodeFit' | 'encodeTransform' | 'treeFit' | 'groupbyAgg' | 'labelCodes', label: string, input: string, options: Record<string, unknown>, outPath: string): Promise<KernelResult> {
+async function runKernel(name: 'readCsv' | 'readParquet' | 'countVocab' | 'hashFeatures' | 'rocAuc' | 'binaryScore' | 'imputeStats' | 'encodeFit' | 'encodeTransform' | 'treeFit' | 'groupbyAgg' | 'labelCodes' | 'scaleStats', label: string, input: string, options: Record<string, unknown>, outPath: string): Promise<KernelResult> {
   try {
     return JSON.parse(await loadRuntime()[name](input, JSON.stringify(options), outPath)) as KernelResult;
   } catch (e) {
@@ -73,6 +74,9 @@ export const rocAuc = (input: string, options: Record<string, unknown>, outPath:
 
 /** scikit-learn's binary f1 / precision / recall on the labels and predictions of an Arrow IPC file. */
 export const binaryScore = (input: string, options: Record<string, unknown>, outPath: string) => runKernel('binaryScore', 'binary_score', input, options, outPath);
+
+/** RobustScaler's statistics (median and percentiles) of float64 columns. */
+export const scaleStats = (input: string, options: Record<string, unknown>, outPath: string) => runKernel('scaleStats', 'scale_stats', input, options, outPath);
 
 /** SimpleImputer's statistics (mean / median / most_frequent) of float64 columns, one per column. */
 export const imputeStats = (input: string, options: Record<string, unknown>, outPath: string) => runKernel('imputeStats', 'impute_stats', input, options, outPath);

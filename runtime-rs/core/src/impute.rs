@@ -112,16 +112,16 @@ fn finite(stats: Vec<f64>) -> std::result::Result<Vec<f64>, String> {
     Ok(stats)
 }
 
-struct Column<'a> {
-    x: &'a [f64],
-    rows: usize,
-    cols: usize,
-    order: Order,
-    j: usize,
+pub(crate) struct Column<'a> {
+    pub(crate) x: &'a [f64],
+    pub(crate) rows: usize,
+    pub(crate) cols: usize,
+    pub(crate) order: Order,
+    pub(crate) j: usize,
 }
 
 impl Column<'_> {
-    fn contiguous(&self) -> &[f64] {
+    pub(crate) fn contiguous(&self) -> &[f64] {
         match self.order {
             Order::F => &self.x[self.j * self.rows..(self.j + 1) * self.rows],
             Order::C => {
@@ -131,7 +131,7 @@ impl Column<'_> {
         }
     }
 
-    fn get(&self, i: usize) -> f64 {
+    pub(crate) fn get(&self, i: usize) -> f64 {
         match self.order {
             Order::F => self.x[self.j * self.rows + i],
             Order::C => self.x[i * self.cols + self.j],
@@ -139,7 +139,7 @@ impl Column<'_> {
     }
 
     /// The unmasked values as order-preserving keys (-0.0 as 0.0); an unmasked NaN declines.
-    fn unmasked_keys(&self, missing: Missing) -> std::result::Result<Vec<u64>, String> {
+    pub(crate) fn unmasked_keys(&self, missing: Missing) -> std::result::Result<Vec<u64>, String> {
         if self.order == Order::F || self.cols == 1 {
             let col = self.contiguous();
             if col.par_iter().any(|v| v.is_nan() && !missing.is(*v)) {
@@ -168,7 +168,7 @@ impl Column<'_> {
 
 /// An order-preserving integer key of a non-NaN float, with -0.0 and 0.0 equal.
 #[inline]
-fn key(x: f64) -> u64 {
+pub(crate) fn key(x: f64) -> u64 {
     let b = (x + 0.0).to_bits();
     if b >> 63 == 1 {
         !b
@@ -178,7 +178,7 @@ fn key(x: f64) -> u64 {
 }
 
 #[inline]
-fn unkey(k: u64) -> f64 {
+pub(crate) fn unkey(k: u64) -> f64 {
     f64::from_bits(if k >> 63 == 1 { k & !(1 << 63) } else { !k })
 }
 

@@ -67,8 +67,10 @@ pub fn read_ipc_file(input: &Path) -> Result<Vec<RecordBatch>> {
     let bad = |what: &str| as_io(arrow_schema::ArrowError::IpcError(what.into()));
     let file = File::open(input).map_err(Error::io("open", input))?;
     // SAFETY: read-only and private; kernel inputs are written once (write-then-rename) and
-    // never modified, so the mapping cannot change under the arrays that view it.
-    let map = unsafe { memmap2::Mmap::map(&file) }.map_err(Error::io("map", input))?;
+    // never modified, so the mapping cannot change under the arrays that view it. Populated:
+    // the kernel reads all of it, and one call maps the pages faster than a fault per page.
+    let map = unsafe { memmap2::MmapOptions::new().populate().map(&file) }
+        .map_err(Error::io("map", input))?;
     if map.len() < 10 {
         return Err(bad("file too short"));
     }

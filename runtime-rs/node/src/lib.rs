@@ -11,6 +11,7 @@ mod impute;
 mod ipc;
 mod metrics;
 mod parquet;
+mod scale;
 mod task;
 mod text;
 mod tree;
