@@ -154,6 +154,13 @@ def parquet_table_to_frame(table: pa.Table, source: str) -> pd.DataFrame:
     schema (types and metadata) is checked against pyarrow's reading of the file's footer, and
     then pandas' own conversion (the code ``read_parquet`` runs after ``read_table``) makes the
     frame. Raises ValueError when the schemas differ (the caller then reads with pandas).
+
+    Null-free int64 / float64 data columns that pandas' metadata says were plain ``int64`` /
+    ``float64`` and that lie in a store file this process mapped reach pandas *without a copy*,
+    as writable views of the copy-on-write mapping (as ``ipc_to_frame`` does): pandas converts
+    the table without them, and the frame is assembled from its columns and those views, with
+    the column labels pandas gives the whole table. Values, dtypes, index and labels are pandas';
+    only the blocks differ (one per such column, not consolidated).
     """
     import json
     import warnings
@@ -168,13 +175,56 @@ def parquet_table_to_frame(table: pa.Table, source: str) -> pd.DataFrame:
     expected = pa.schema([full.field(n) for n in table.column_names], metadata=full.metadata)
     if not table.schema.equals(expected, check_metadata=True):
         raise ValueError(f"the kernel's schema differs from pyarrow's for {source}")
+    views = _parquet_views(table)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "make_block is deprecated")
-        df = arrow_table_to_pandas(table)
+        if views:
+            rest = arrow_table_to_pandas(table.drop_columns(list(views)))
+            labels = arrow_table_to_pandas(table.slice(0, 0)).columns
+        else:
+            df = arrow_table_to_pandas(table)
+    if views:
+        data = [c for c in table.column_names if c not in _index_fields(table)]
+        if len(labels) != len(data) or len(rest.columns) != len(data) - len(views):
+            raise ValueError(f"cannot line up the columns of {source}")
+        others = iter(range(len(rest.columns)))
+        arrays = [views[c] if c in views else rest.iloc[:, next(others)]._values for c in data]
+        df = pd.DataFrame(dict(enumerate(arrays)), index=rest.index, copy=False)
+        df.columns = labels
     meta = table.schema.metadata or {}
     if b"PANDAS_ATTRS" in meta:
         df.attrs = json.loads(meta[b"PANDAS_ATTRS"])
     return df
+
+
+def _index_fields(table: pa.Table) -> set:
+    meta = table.schema.pandas_metadata or {}
+    return {c for c in meta.get("index_columns", []) if isinstance(c, str)}
+
+
+def _parquet_views(table: pa.Table) -> dict:
+    """{column name: writable numpy view} for the table's data columns that can reach pandas
+    without a copy (see parquet_table_to_frame); empty when there are none."""
+    meta = table.schema.pandas_metadata
+    if not meta or table.num_rows == 0 or len(set(table.column_names)) != table.num_columns:
+        return {}
+    numpy_type = {c.get("field_name"): c.get("numpy_type") for c in meta.get("columns", [])}
+    index = _index_fields(table)
+    views = {}
+    for name, col in zip(table.column_names, table.columns):
+        if name in index or numpy_type.get(name) != {pa.int64(): "int64", pa.float64(): "float64"}.get(col.type):
+            continue
+        if col.num_chunks != 1:
+            continue
+        address = col.chunk(0).buffers()[1].address
+        for start, end, _path, _ino, ref in _regions:
+            mm = ref()
+            if mm is not None and start <= address < end:
+                view = _numpy_view(mm, start, col)
+                if view is not None:
+                    views[name] = view
+                break
+    return views
 
 
 def _numpy_view(mm, base: int, col: pa.ChunkedArray):

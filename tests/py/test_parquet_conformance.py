@@ -68,6 +68,18 @@ def check(tmp_path, parquet_kernel, bridge, df, columns=None, **write):
     for c in exp.columns:  # NaN payloads and signed zeros too
         if exp[c].dtype in (np.float64, np.float32):
             assert got[c].to_numpy().tobytes() == exp[c].to_numpy().tobytes(), c
+    # null-free plain int64 / float64 columns of one row group are views of the mapped file,
+    # writable, and a write changes this frame only
+    table = bridge.ipc_table(str(out))
+    for c in ("i", "tiny"):
+        if c in got.columns and len(got) and table.column(c).num_chunks == 1:
+            address = got[c].to_numpy().__array_interface__["data"][0]
+            assert any(start <= address < end for start, end, *_ in bridge._regions), f"{c} was copied"
+            before = got[c].copy()
+            got.loc[got.index[0], c] = 1
+            assert got[c].iloc[0] == 1
+            again = bridge.parquet_table_to_frame(bridge.ipc_table(str(out)), str(path))
+            pd.testing.assert_series_equal(again[c], before, check_exact=True)
     return res
 
 
