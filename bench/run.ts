@@ -139,6 +139,7 @@ const KERNEL_CASES: { name: string; kernel: string; size: (rows: number) => stri
   { name: 'impute_most_frequent', kernel: 'SimpleImputer(most_frequent).fit', size: (r) => `${(5 * r).toLocaleString('en')} rows x 4` },
   { name: 'impute_mean', kernel: 'SimpleImputer(mean).fit', size: (r) => `${(5 * r).toLocaleString('en')} rows x 4` },
   { name: 'robust_scaler', kernel: 'RobustScaler().fit', size: (r) => `${(5 * r).toLocaleString('en')} rows x 4` },
+  { name: 'standard_scaler', kernel: 'StandardScaler().fit', size: (r) => `${(5 * r).toLocaleString('en')} rows x 4` },
   { name: 'count_vectorizer', kernel: 'CountVectorizer((1,2)).fit_transform', size: (r) => `${r.toLocaleString('en')} docs` },
   { name: 'tfidf_vectorizer', kernel: 'TfidfVectorizer((1,2), min_df=2).fit_transform', size: (r) => `${r.toLocaleString('en')} docs` },
   { name: 'hashing_vectorizer', kernel: 'HashingVectorizer((1,2), 2**18).fit_transform', size: (r) => `${r.toLocaleString('en')} docs` },

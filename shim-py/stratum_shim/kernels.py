@@ -28,7 +28,9 @@ library exactly, and the library's own code does everything around it:
 - ``attach_unique``, ``LabelEncoder`` (their names in ``sklearn.metrics._classification``): the
   labels' uniques and codes of the classification metrics (see ``classify.py``).
 - ``RobustScaler.fit``'s ``np.nanmedian`` / ``np.nanpercentile`` calls (in a per-fit scope, on
-  the validated dense float64 array): the medians and percentiles (see ``scalers.py``).
+  the validated dense float64 array): the medians and percentiles; StandardScaler's
+  ``_incremental_mean_and_var`` (its name in ``sklearn.preprocessing._data``): the column sums
+  in NumPy's order (see ``scalers.py``).
 - ``SimpleImputer._dense_fit`` for ``median``, ``most_frequent`` and ``mean`` on a C- or
   F-contiguous float64 array (missing values NaN or a number, no indicator): the statistics,
   exactly as np.ma computes them (see runtime-rs impute.rs); validation before it and the

@@ -207,17 +207,26 @@ fn mean_of_contiguous(col: &[f64], missing: Missing) -> f64 {
 
 /// NumPy's pairwise summation (`DOUBLE_pairwise_sum`) of `f(0) .. f(n - 1)` without
 /// materialising them; the two halves of large blocks run in parallel (the grouping, and so the
-/// result, is the same).
-pub(crate) fn pairwise_sum_by<F: Fn(usize) -> f64 + Sync>(n: usize, f: &F) -> f64 {
-    fn go<F: Fn(usize) -> f64 + Sync>(start: usize, n: usize, f: &F) -> f64 {
+/// result, is the same). `T` is `f64`, or several sums taken in one pass with the same grouping
+/// each (`T::default()` is 0.0 in each).
+pub(crate) fn pairwise_sum_by<T, F>(n: usize, f: &F) -> T
+where
+    T: Copy + Default + std::ops::Add<Output = T> + Send,
+    F: Fn(usize) -> T + Sync,
+{
+    fn go<T, F>(start: usize, n: usize, f: &F) -> T
+    where
+        T: Copy + Default + std::ops::Add<Output = T> + Send,
+        F: Fn(usize) -> T + Sync,
+    {
         if n < 8 {
-            let mut res = 0.0;
+            let mut res = T::default();
             for i in start..start + n {
-                res += f(i);
+                res = res + f(i);
             }
             res
         } else if n <= 128 {
-            let mut r = [0.0f64; 8];
+            let mut r = [T::default(); 8];
             for (j, rj) in r.iter_mut().enumerate() {
                 *rj = f(start + j);
             }
@@ -225,13 +234,13 @@ pub(crate) fn pairwise_sum_by<F: Fn(usize) -> f64 + Sync>(n: usize, f: &F) -> f6
             let mut i = 8;
             while i < whole {
                 for (j, rj) in r.iter_mut().enumerate() {
-                    *rj += f(start + i + j);
+                    *rj = *rj + f(start + i + j);
                 }
                 i += 8;
             }
             let mut res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
             for i in whole..n {
-                res += f(start + i);
+                res = res + f(start + i);
             }
             res
         } else {
@@ -246,6 +255,18 @@ pub(crate) fn pairwise_sum_by<F: Fn(usize) -> f64 + Sync>(n: usize, f: &F) -> f6
         }
     }
     go(0, n, f)
+}
+
+/// Two sums taken in one pass of [`pairwise_sum_by`], each grouped as NumPy groups one.
+#[derive(Clone, Copy, Default, Debug, PartialEq)]
+pub(crate) struct Sum2(pub f64, pub f64);
+
+impl std::ops::Add for Sum2 {
+    type Output = Sum2;
+    #[inline]
+    fn add(self, o: Sum2) -> Sum2 {
+        Sum2(self.0 + o.0, self.1 + o.1)
+    }
 }
 
 /// C order, several columns: NumPy adds row after row to 0.0 (per column: the values in

@@ -1,5 +1,7 @@
-//! `RobustScaler`'s statistics (`fit` on a dense float64 array), bit for bit.
+//! Scalers' statistics on a dense float64 array, bit for bit: `RobustScaler`'s medians and
+//! percentiles, and the reductions of `StandardScaler`'s `_incremental_mean_and_var`.
 //!
+//! RobustScaler:
 //! scikit-learn computes `center_ = np.nanmedian(X, axis=0)` and, per column,
 //! `np.nanpercentile(X[:, j], quantile_range)`. Both drop the NaNs of a column and read order
 //! statistics of what is left (NumPy partitions, which puts each requested element where a sort
@@ -17,6 +19,15 @@
 //! when the column holds both 0.0 and -0.0 (which of them NumPy's partition puts at a position
 //! is not defined; the kernel tries both and declines only if the results differ: a median never
 //! does, since its sum starts from 0.0).
+//!
+//! StandardScaler (`_incremental_mean_and_var` without weights): per column the sum of the
+//! values (NaN as 0.0: `np.where(isnan, 0, X)`), their count, then with `T = sum / count` the
+//! sums of `X - T` (the "correction") and of `(X - T) ** 2` (`x * x`), each summed in NumPy's order
+//! for the layout: pairwise (`DOUBLE_pairwise_sum`) down a contiguous column (F order, or one
+//! column), one row after the other from 0.0 for a C-ordered array of several columns. The few
+//! per-column operations after these sums are NumPy's, in the shim. Declined: a column without
+//! values (NumPy warns dividing by its zero count) and any infinite result (an overflow NumPy
+//! warns about).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -31,7 +42,7 @@ use serde::Deserialize;
 
 use crate::csv::Outcome;
 use crate::error::Result;
-use crate::impute::{key, unkey, Column, Order};
+use crate::impute::{key, pairwise_sum_by, unkey, Column, Order, Sum2};
 use crate::ipc::{kernel_input, write_ipc_file};
 
 /// Per column: the median (NaN when not asked for) and the percentiles, in the order asked.
@@ -191,6 +202,75 @@ fn column_stats(
     Ok((center, quantiles))
 }
 
+/// `StandardScaler`'s reductions per column: (sum, count, correction, sum of squares); `Err`
+/// is the reason to decline.
+pub fn standard_stats(
+    x: &[f64],
+    rows: usize,
+    cols: usize,
+    order: Order,
+) -> std::result::Result<Vec<[f64; 4]>, String> {
+    if rows.checked_mul(cols) != Some(x.len()) {
+        return Err(format!("{} values are not {rows} x {cols}", x.len()));
+    }
+    let zero_nan = |v: f64| if v.is_nan() { 0.0 } else { v };
+    (0..cols)
+        .into_par_iter()
+        .map(|j| {
+            let column = Column {
+                x,
+                rows,
+                cols,
+                order,
+                j,
+            };
+            let (sum, count) = if order == Order::F || cols == 1 {
+                let col = column.contiguous();
+                // the count rides along as a float sum of ones (exact below 2^53)
+                let Sum2(sum, count) = pairwise_sum_by(rows, &|i| match col[i] {
+                    v if v.is_nan() => Sum2(0.0, 0.0),
+                    v => Sum2(v, 1.0),
+                });
+                (0.0 + sum, count as usize)
+            } else {
+                let (mut sum, mut count) = (0.0, 0usize);
+                for &v in x[j..].iter().step_by(cols) {
+                    sum += zero_nan(v);
+                    count += usize::from(!v.is_nan());
+                }
+                (sum, count)
+            };
+            if count == 0 {
+                return Err(format!(
+                    "column {j} has no values (NumPy warns dividing by 0)"
+                ));
+            }
+            let t = sum / count as f64;
+            let dev = |v: f64| if v.is_nan() { 0.0 } else { v - t };
+            let (correction, squares) = if order == Order::F || cols == 1 {
+                let col = column.contiguous();
+                let Sum2(c, q) = pairwise_sum_by(rows, &|i| {
+                    let d = dev(col[i]);
+                    Sum2(d, d * d)
+                });
+                (0.0 + c, 0.0 + q)
+            } else {
+                let (mut c, mut q) = (0.0, 0.0);
+                for &v in x[j..].iter().step_by(cols) {
+                    let d = dev(v);
+                    c += d;
+                    q += d * d;
+                }
+                (c, q)
+            };
+            if ![sum, t, correction, squares].iter().all(|v| v.is_finite()) {
+                return Err(format!("a sum of column {j} overflows (NumPy warns)"));
+            }
+            Ok([sum, count as f64, correction, squares])
+        })
+        .collect()
+}
+
 /// Keys are bucketed by their top 16 bits (sign, exponent, 4 bits of mantissa).
 const BUCKET_SHIFT: u32 = 48;
 const BUCKETS: usize = 1 << 16;
@@ -323,17 +403,22 @@ fn order_statistics(
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Options {
+    scaler: String,
     rows: usize,
     cols: usize,
     order: String,
+    #[serde(default)]
     median: bool,
+    #[serde(default)]
     percentiles: Vec<f64>,
 }
 
 /// The IPC face: column `x` (float64, `rows * cols` values in `order`), options
-/// `{"rows", "cols", "order": "C"|"F", "median": bool, "percentiles": [p, ...]}`; the result
-/// file has one float64 column `stat`: the `cols` medians (NaN when not asked for), then the
-/// percentiles, `cols x percentiles` row after row.
+/// `{"scaler": "robust"|"standard", "rows", "cols", "order": "C"|"F"}` and for "robust"
+/// `"median": bool, "percentiles": [p, ...]`. The result file has one float64 column `stat`:
+/// robust: the `cols` medians (NaN when not asked for), then the percentiles, `cols x
+/// percentiles` row after row; standard: the `cols` sums, counts, corrections and sums of
+/// squares, in that order.
 pub fn scale_stats_ipc(input: &Path, options_json: &str, out: &Path) -> Result<Outcome> {
     let t0 = Instant::now();
     let (opts, batch): (Options, _) = match kernel_input(input, options_json)? {
@@ -356,28 +441,20 @@ pub fn scale_stats_ipc(input: &Path, options_json: &str, out: &Path) -> Result<O
     if x.null_count() > 0 {
         return Ok(Outcome::Declined("nulls in x".into()));
     }
-    let stats = match robust_stats(
-        x.values(),
-        opts.rows,
-        opts.cols,
-        order,
-        opts.median,
-        &opts.percentiles,
-    ) {
-        Ok(s) => s,
-        Err(why) => return Ok(Outcome::Declined(why)),
+    let (x, rows, cols) = (x.values(), opts.rows, opts.cols);
+    let stat: Vec<f64> = match opts.scaler.as_str() {
+        "robust" => match robust_stats(x, rows, cols, order, opts.median, &opts.percentiles) {
+            Ok(s) => s.median.into_iter().chain(s.quantiles).collect(),
+            Err(why) => return Ok(Outcome::Declined(why)),
+        },
+        "standard" => match standard_stats(x, rows, cols, order) {
+            Ok(s) => (0..4).flat_map(|k| s.iter().map(move |c| c[k])).collect(),
+            Err(why) => return Ok(Outcome::Declined(why)),
+        },
+        other => return Ok(Outcome::Declined(format!("unknown scaler {other:?}"))),
     };
-    let batch = RecordBatch::try_from_iter([(
-        "stat",
-        Arc::new(Float64Array::from(
-            stats
-                .median
-                .into_iter()
-                .chain(stats.quantiles)
-                .collect::<Vec<_>>(),
-        )) as _,
-    )])
-    .expect("one column");
+    let batch = RecordBatch::try_from_iter([("stat", Arc::new(Float64Array::from(stat)) as _)])
+        .expect("one column");
     let bytes = write_ipc_file(&batch, out)?;
     Ok(Outcome::Ok {
         rows: opts.rows,
@@ -494,6 +571,30 @@ mod tests {
                 assert_eq!(found[&r], sorted[r], "kind {kind} position {r}");
             }
         }
+    }
+
+    #[test]
+    fn standard_sums_follow_numpy_order() {
+        // C order, 3 rows x 2 columns: column 0 = 1 2 NaN, column 1 = 0.1 0.2 0.3
+        let c = standard_stats(&[1.0, 0.1, 2.0, 0.2, NAN, 0.3], 3, 2, Order::C).unwrap();
+        assert_eq!(c[0], [3.0, 2.0, (1.0 - 1.5) + (2.0 - 1.5), 0.25 + 0.25]);
+        let s1 = (0.0 + 0.1) + 0.2 + 0.3;
+        let t1 = s1 / 3.0;
+        let d = [0.1 - t1, 0.2 - t1, 0.3 - t1];
+        assert_eq!(
+            c[1],
+            [
+                s1,
+                3.0,
+                ((0.0 + d[0]) + d[1]) + d[2],
+                ((0.0 + d[0] * d[0]) + d[1] * d[1]) + d[2] * d[2]
+            ]
+        );
+        // F order: pairwise per column (fewer than 8 values: left to right from 0.0)
+        let f = standard_stats(&[1.0, 2.0, NAN, 0.1, 0.2, 0.3], 3, 2, Order::F).unwrap();
+        assert_eq!(f, c);
+        assert!(standard_stats(&[NAN, 1.0], 1, 2, Order::C).is_err());
+        assert!(standard_stats(&[f64::MAX, -f64::MAX], 2, 1, Order::F).is_err());
     }
 
     #[test]
