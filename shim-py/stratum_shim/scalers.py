@@ -18,6 +18,11 @@ the later ones on the same array or its columns (checked by memory address, stri
 are answered from the kernel's result. Everything else (another array, other arguments, a
 kernel that declines, any shim failure, outside the scope) is NumPy's own function.
 
+An F-ordered array goes to the kernel column by column; when it is a plain copy of the float64
+frame the scaler was given (what validation makes of a frame), the frame's own columns are sent
+instead, and those lying in a store file (a frame read through stratum) go by reference: the
+kernel maps them and nothing is written.
+
 StandardScaler (``fit`` / ``partial_fit`` on a dense array, every caller) computes its mean and
 variance in ``_incremental_mean_and_var`` (the name in ``sklearn.preprocessing._data``): NaN-aware
 sums over the array with temporaries of its size (``np.where`` copies, ``X - T``, the square),
@@ -51,9 +56,12 @@ stats = {"runs": 0, "declined": 0}
 
 
 class _Local(threading.local):
-    # inside RobustScaler.fit: {"est": the scaler, "X": what its validate_data returned,
-    # "stats": None (not asked yet), False (numpy's) or (medians, quantiles)}
+    # inside RobustScaler.fit: {"est": the scaler, "raw": the X it was given, "X": what its
+    # validate_data returned, "stats": None (not asked yet), False (numpy's) or (medians,
+    # quantiles)}
     scope = None
+    # inside StandardScaler.partial_fit: the X it was given
+    standard_raw = None
 
 
 _tls = _Local()
@@ -62,11 +70,14 @@ _tls = _Local()
 def install(register) -> None:
     import numpy as np
     import sklearn.preprocessing._data as D
-    from sklearn.preprocessing import RobustScaler
+    from sklearn.preprocessing import RobustScaler, StandardScaler
 
     fit = vars(RobustScaler)["fit"]
     register(RobustScaler, "fit", fit)
     RobustScaler.fit = _make_fit(fit)
+    partial_fit = vars(StandardScaler)["partial_fit"]
+    register(StandardScaler, "partial_fit", partial_fit)
+    StandardScaler.partial_fit = _make_partial_fit(partial_fit)
     validate = D.validate_data
     register(D, "validate_data", validate)
     D.validate_data = _make_validate(validate)
@@ -85,7 +96,7 @@ def _make_fit(original):
         if RT.client is None or RT.store_dir is None:
             return original(self, X, y)
         prev = _tls.scope
-        _tls.scope = {"est": self, "X": None, "stats": None}
+        _tls.scope = {"est": self, "raw": X, "X": None, "stats": None}
         try:
             return original(self, X, y)
         finally:
@@ -93,6 +104,41 @@ def _make_fit(original):
 
     fit.__stratum_kernel_original__ = original
     return fit
+
+
+def _make_partial_fit(original):
+    @functools.wraps(original)
+    def partial_fit(self, X, y=None, sample_weight=None):
+        prev = _tls.standard_raw
+        _tls.standard_raw = X
+        try:
+            return original(self, X, y, sample_weight)
+        finally:
+            _tls.standard_raw = prev
+
+    partial_fit.__stratum_kernel_original__ = original
+    return partial_fit
+
+
+def _input(X, order: str, raw):
+    """The kernel input of the validated array X: one column `x` in C order; in F order its
+    columns c0, c1, ..., taken from the frame the scaler was given when X is that frame's
+    float64 values (a plain copy), so that columns lying in a store file go by reference
+    instead of being written again (kernels._kernel's by_ref)."""
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+
+    if order == "C":
+        return pa.table({"x": pa.array(X.ravel(order="C"))})
+    columns = None
+    if isinstance(raw, pd.DataFrame) and raw.shape == X.shape and all(dt == np.float64 for dt in raw.dtypes):
+        columns = [raw.iloc[:, j].to_numpy() for j in range(raw.shape[1])]
+        if not all(type(c) is np.ndarray and c.dtype == np.float64 and c.flags.c_contiguous for c in columns):
+            columns = None
+    if columns is None:
+        columns = [X[:, j] for j in range(X.shape[1])]
+    return pa.table({f"c{j}": pa.array(c) for j, c in enumerate(columns)})
 
 
 def _make_validate(original):
@@ -157,7 +203,6 @@ def _make_nanpercentile(original):
 def _run(scope):
     """(medians or None, quantiles or None) of the scope's array from the kernel, or None."""
     import numpy as np
-    import pyarrow as pa
 
     from .kernels import _kernel
 
@@ -180,7 +225,7 @@ def _run(scope):
             return None
         percentiles = [float(p) for p in qr]
     options = {"scaler": "robust", "rows": rows, "cols": cols, "order": order, "median": bool(est.with_centering), "percentiles": percentiles}
-    res = _kernel("scale_stats", pa.table({"x": pa.array(X.ravel(order=order))}), options)
+    res = _kernel("scale_stats", _input(X, order, scope["raw"]), options, by_ref=True)
     if res is None:
         stats["declined"] += 1
         return None
@@ -214,7 +259,6 @@ def _standard_sums(X, variance: bool):
     """(rows, [sum, count, correction, sum of squares] per column) of X from the kernel, or
     None (numpy's, where it is as fast: see MIN_STANDARD_VALUES)."""
     import numpy as np
-    import pyarrow as pa
 
     from .kernels import _kernel
 
@@ -234,7 +278,7 @@ def _standard_sums(X, variance: bool):
     else:
         return None
     options = {"scaler": "standard", "rows": rows, "cols": cols, "order": order}
-    res = _kernel("scale_stats", pa.table({"x": pa.array(X.ravel(order=order))}), options)
+    res = _kernel("scale_stats", _input(X, order, _tls.standard_raw), options, by_ref=True)
     if res is None:
         stats["declined"] += 1
         return None

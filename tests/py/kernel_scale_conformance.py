@@ -209,6 +209,22 @@ check({}, np.empty((0, 3)), False)  # sklearn raises
 check({"quantile_range": (120, 10)}, X, False)  # sklearn raises
 check({"quantile_range": (75.0, 25.0)}, X, False)  # sklearn raises: q_min > q_max
 
+# a NaN-free frame read through the store: the kernel gets the frame's own columns, by
+# reference into the store file (nothing written), and the results stay identical
+import os
+import tempfile
+
+from stratum_shim import bridge
+
+frame_path = os.path.join(tempfile.mkdtemp(), "frame.parquet")
+pd.DataFrame(np.round(rng.standard_normal((5000, 3)) * [1, 10, 100], 2), columns=["a", "b", "c"]).to_parquet(frame_path)
+F = pd.read_parquet(frame_path)
+sent = scalers._input(np.asarray(F), "F", F)
+assert all(bridge.column_ref(c.chunk(0)) is not None for c in sent.columns), "the frame's columns do not go by reference"
+check({}, F, "reached")
+check({"quantile_range": (10.0, 90.0), "with_centering": False}, F, "reached", fit_transform=True)
+os.unlink(frame_path)
+
 # outside a RobustScaler fit the numpy functions are numpy's
 Y = rng.standard_normal((800, 3))
 Y[rng.random(Y.shape) < 0.1] = np.nan

@@ -43,13 +43,34 @@ use serde::Deserialize;
 use crate::csv::Outcome;
 use crate::error::Result;
 use crate::impute::{key, pairwise_sum_by, unkey, Column, Order, Sum2};
-use crate::ipc::{kernel_input, write_ipc_file};
+use crate::ipc::{input_column, kernel_input, write_ipc_file, ColumnRef};
 
 /// Per column: the median (NaN when not asked for) and the percentiles, in the order asked.
 pub struct RobustStats {
     pub median: Vec<f64>,
     /// `cols x percentiles.len()`, row after row
     pub quantiles: Vec<f64>,
+}
+
+/// The columns of `x` (`rows x cols` in `order`); `Err` when the sizes do not match.
+fn columns_of(
+    x: &[f64],
+    rows: usize,
+    cols: usize,
+    order: Order,
+) -> std::result::Result<Vec<Column<'_>>, String> {
+    if rows.checked_mul(cols) != Some(x.len()) {
+        return Err(format!("{} values are not {rows} x {cols}", x.len()));
+    }
+    Ok((0..cols)
+        .map(|j| Column {
+            x,
+            rows,
+            cols,
+            order,
+            j,
+        })
+        .collect())
 }
 
 /// `RobustScaler.fit`'s statistics of `x` (`rows x cols` in `order`, NaN = missing); `Err` is
@@ -62,28 +83,26 @@ pub fn robust_stats(
     median: bool,
     percentiles: &[f64],
 ) -> std::result::Result<RobustStats, String> {
-    if rows.checked_mul(cols) != Some(x.len()) {
-        return Err(format!("{} values are not {rows} x {cols}", x.len()));
-    }
+    robust_columns(&columns_of(x, rows, cols, order)?, median, percentiles)
+}
+
+/// [`robust_stats`] of columns given one by one (each may lie anywhere).
+fn robust_columns(
+    columns: &[Column],
+    median: bool,
+    percentiles: &[f64],
+) -> std::result::Result<RobustStats, String> {
     if let Some(p) = percentiles.iter().find(|p| !(0.0..=100.0).contains(*p)) {
         return Err(format!("percentile {p} outside [0, 100]"));
     }
-    let per_column = (0..cols)
-        .into_par_iter()
-        .map(|j| {
-            let column = Column {
-                x,
-                rows,
-                cols,
-                order,
-                j,
-            };
-            column_stats(&column, median, percentiles)
-        })
+    let per_column = columns
+        .par_iter()
+        .enumerate()
+        .map(|(j, column)| column_stats(j, column, median, percentiles))
         .collect::<std::result::Result<Vec<_>, String>>()?;
     let mut out = RobustStats {
-        median: Vec::with_capacity(cols),
-        quantiles: Vec::with_capacity(cols * percentiles.len()),
+        median: Vec::with_capacity(columns.len()),
+        quantiles: Vec::with_capacity(columns.len() * percentiles.len()),
     };
     for (m, q) in per_column {
         out.median.push(m);
@@ -93,6 +112,7 @@ pub fn robust_stats(
 }
 
 fn column_stats(
+    j: usize,
     column: &Column,
     median: bool,
     percentiles: &[f64],
@@ -102,7 +122,7 @@ fn column_stats(
     if n == 0 {
         return Err(format!(
             "column {} has no values (NumPy warns: All-NaN slice)",
-            column.j
+            j
         ));
     }
     // the positions to read: the median's, then each percentile's two neighbours
@@ -154,7 +174,7 @@ fn column_stats(
                 if result.is_some_and(|q| q.to_bits() != r.to_bits()) {
                     return Err(format!(
                         "the {what} of column {} depends on the order of 0.0 and -0.0",
-                        column.j
+                        j
                     ));
                 }
                 result = Some(r);
@@ -162,7 +182,6 @@ fn column_stats(
         }
         Ok(result.expect("at least one value each"))
     };
-    let j = column.j;
     let center = if !median {
         f64::NAN
     } else {
@@ -210,21 +229,18 @@ pub fn standard_stats(
     cols: usize,
     order: Order,
 ) -> std::result::Result<Vec<[f64; 4]>, String> {
-    if rows.checked_mul(cols) != Some(x.len()) {
-        return Err(format!("{} values are not {rows} x {cols}", x.len()));
-    }
+    standard_columns(&columns_of(x, rows, cols, order)?)
+}
+
+/// [`standard_stats`] of columns given one by one (each may lie anywhere).
+fn standard_columns(columns: &[Column]) -> std::result::Result<Vec<[f64; 4]>, String> {
     let zero_nan = |v: f64| if v.is_nan() { 0.0 } else { v };
-    (0..cols)
-        .into_par_iter()
-        .map(|j| {
-            let column = Column {
-                x,
-                rows,
-                cols,
-                order,
-                j,
-            };
-            let (sum, count) = if order == Order::F || cols == 1 {
+    columns
+        .par_iter()
+        .enumerate()
+        .map(|(j, column)| {
+            let (rows, strided) = (column.rows, column.order == Order::C && column.cols > 1);
+            let (sum, count) = if !strided {
                 let col = column.contiguous();
                 // the count rides along as a float sum of ones (exact below 2^53)
                 let Sum2(sum, count) = pairwise_sum_by(rows, &|i| match col[i] {
@@ -234,7 +250,7 @@ pub fn standard_stats(
                 (0.0 + sum, count as usize)
             } else {
                 let (mut sum, mut count) = (0.0, 0usize);
-                for &v in x[j..].iter().step_by(cols) {
+                for &v in column.x[column.j..].iter().step_by(column.cols) {
                     sum += zero_nan(v);
                     count += usize::from(!v.is_nan());
                 }
@@ -247,7 +263,7 @@ pub fn standard_stats(
             }
             let t = sum / count as f64;
             let dev = |v: f64| if v.is_nan() { 0.0 } else { v - t };
-            let (correction, squares) = if order == Order::F || cols == 1 {
+            let (correction, squares) = if !strided {
                 let col = column.contiguous();
                 let Sum2(c, q) = pairwise_sum_by(rows, &|i| {
                     let d = dev(col[i]);
@@ -256,7 +272,7 @@ pub fn standard_stats(
                 (0.0 + c, 0.0 + q)
             } else {
                 let (mut c, mut q) = (0.0, 0.0);
-                for &v in x[j..].iter().step_by(cols) {
+                for &v in column.x[column.j..].iter().step_by(column.cols) {
                     let d = dev(v);
                     c += d;
                     q += d * d;
@@ -411,10 +427,14 @@ struct Options {
     median: bool,
     #[serde(default)]
     percentiles: Vec<f64>,
+    /// columns passed by reference into store files (`bridge.column_ref`)
+    #[serde(default)]
+    refs: HashMap<String, ColumnRef>,
 }
 
-/// The IPC face: column `x` (float64, `rows * cols` values in `order`), options
-/// `{"scaler": "robust"|"standard", "rows", "cols", "order": "C"|"F"}` and for "robust"
+/// The IPC face: column `x` (float64, `rows * cols` values in `order`) or, in F order, columns
+/// `c0` .. (in the batch or in `refs`), options
+/// `{"scaler": "robust"|"standard", "rows", "cols", "order": "C"|"F", "refs"}` and for "robust"
 /// `"median": bool, "percentiles": [p, ...]`. The result file has one float64 column `stat`:
 /// robust: the `cols` medians (NaN when not asked for), then the percentiles, `cols x
 /// percentiles` row after row; standard: the `cols` sums, counts, corrections and sums of
@@ -430,24 +450,59 @@ pub fn scale_stats_ipc(input: &Path, options_json: &str, out: &Path) -> Result<O
         "F" => Order::F,
         other => return Ok(Outcome::Declined(format!("unknown order {other:?}"))),
     };
-    let Some(x) = batch
-        .column_by_name("x")
-        .and_then(|c| c.as_primitive_opt::<Float64Type>())
-    else {
-        return Ok(Outcome::Declined(
-            "the input needs a float64 column x".into(),
-        ));
+    // the values: one column x (rows x cols in order), or F order as columns c0, c1, ... each in
+    // the batch or referenced in a store file (the frame's own columns)
+    let arrays: Vec<arrow_array::ArrayRef> = if let Some(x) = batch.column_by_name("x") {
+        vec![x.clone()]
+    } else if order == Order::F {
+        let mut arrays = Vec::with_capacity(opts.cols);
+        for j in 0..opts.cols {
+            match input_column(&batch, &opts.refs, &format!("c{j}")) {
+                Ok(Some(a)) => arrays.push(a),
+                Ok(None) => return Ok(Outcome::Declined(format!("no column c{j}"))),
+                Err(why) => return Ok(Outcome::Declined(why)),
+            }
+        }
+        arrays
+    } else {
+        return Ok(Outcome::Declined("the input needs a column x".into()));
     };
-    if x.null_count() > 0 {
-        return Ok(Outcome::Declined("nulls in x".into()));
+    let mut values: Vec<&[f64]> = Vec::with_capacity(arrays.len());
+    for a in &arrays {
+        match a.as_primitive_opt::<Float64Type>() {
+            Some(f) if f.null_count() == 0 => values.push(f.values()),
+            _ => {
+                return Ok(Outcome::Declined(
+                    "the values must be float64 without nulls".into(),
+                ))
+            }
+        }
     }
-    let (x, rows, cols) = (x.values(), opts.rows, opts.cols);
+    let (rows, cols) = (opts.rows, opts.cols);
+    let columns = match values.as_slice() {
+        [x] if batch.column_by_name("x").is_some() => columns_of(x, rows, cols, order),
+        _ if values.iter().all(|v| v.len() == rows) => Ok(values
+            .iter()
+            .map(|v| Column {
+                x: v,
+                rows,
+                cols: 1,
+                order: Order::F,
+                j: 0,
+            })
+            .collect()),
+        _ => Err(format!("columns of other lengths than {rows}")),
+    };
+    let columns = match columns {
+        Ok(c) => c,
+        Err(why) => return Ok(Outcome::Declined(why)),
+    };
     let stat: Vec<f64> = match opts.scaler.as_str() {
-        "robust" => match robust_stats(x, rows, cols, order, opts.median, &opts.percentiles) {
+        "robust" => match robust_columns(&columns, opts.median, &opts.percentiles) {
             Ok(s) => s.median.into_iter().chain(s.quantiles).collect(),
             Err(why) => return Ok(Outcome::Declined(why)),
         },
-        "standard" => match standard_stats(x, rows, cols, order) {
+        "standard" => match standard_columns(&columns) {
             Ok(s) => (0..4).flat_map(|k| s.iter().map(move |c| c[k])).collect(),
             Err(why) => return Ok(Outcome::Declined(why)),
         },
