@@ -97,6 +97,23 @@ describe('kernel substitutions under the coordinator', () => {
     expect(r.batch.shim_errors).toBe(0);
   }, 300000);
 
+  test('StandardScaler fit / fit_transform / partial_fit: randomised arrays and parameters give bit-identical mean_ / var_ / scale_ and transforms; other calls stay with NumPy', async () => {
+    const r = await coord.runScripts(['tests/py/kernel_standard_conformance.py'], { cwd: ROOT, outDir: out });
+    const s = r.scripts[0];
+    const stderr = fs.readFileSync(s.stderr_path, 'utf8');
+    expect({ status: s.status, stderr }).toEqual({ status: 'ok', stderr: '' });
+    const m = /standard kernel conformance: (\d+) cases identical, (\d+) kernel runs/.exec(fs.readFileSync(s.stdout_path, 'utf8'));
+    expect(m).not.toBeNull();
+    expect(Number(m![1])).toBeGreaterThanOrEqual(300);
+    expect(Number(m![2])).toBeGreaterThanOrEqual(200);
+    expect(r.batch.kernels.scale_stats).toBe(Number(m![2])); // only this script runs in the batch
+    // what reached the kernel and was declined: NumPy warns (a column without values, an overflow)
+    for (const why of Object.keys(r.batch.kernel_declined).filter((k) => k.startsWith('scale_stats'))) {
+      expect(why).toMatch(/^scale_stats: (column \d+ has no values|a sum of column \d+ overflows)/);
+    }
+    expect(r.batch.shim_errors).toBe(0);
+  }, 300000);
+
   test('classification trees (alone and in forests): randomised fits give identical trees; unsupported fits stay with sklearn', async () => {
     const r = await coord.runScripts(['tests/py/kernel_tree_conformance.py'], { cwd: ROOT, outDir: out });
     const s = r.scripts[0];
