@@ -103,13 +103,14 @@ def install() -> None:
         original = getattr(sklearn.metrics, name)
         _installed.append((sklearn.metrics, name, original))
         setattr(sklearn.metrics, name, make(original))
-    from . import classify, groupby, scalers, trees
+    from . import classify, groupby, merge, scalers, trees
 
     register = lambda owner, name, original: _installed.append((owner, name, original))  # noqa: E731
     trees.install(register)
     groupby.install(register)
     classify.install(register)
     scalers.install(register)
+    merge.install(register)
 
 
 def uninstall() -> None:
@@ -501,7 +502,7 @@ def _kernel(name, table, options, by_ref=False):
     from .bridge import column_ref, write_table
 
     if by_ref:
-        refs = {}
+        refs = dict(options.get("refs") or {})  # the caller's own references (other inputs)
         for col_name, col in zip(table.column_names, table.columns):
             ref = column_ref(col.chunk(0)) if col.num_chunks == 1 else None
             if ref is not None:

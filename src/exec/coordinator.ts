@@ -13,7 +13,7 @@ import type { KernelReply, LookupReply, ShimMessage, SourceInfo } from '../trace
 import { csvKernelOptions, parquetKernelOptions } from './kernels';
 import { Asker, MemoTable } from './memo';
 import { killGroup, Zygote } from './pool';
-import { binaryScore, countVocab, encodeFit, encodeTransform, groupbyAgg, hashFeatures, hashFile, imputeStats, KernelResult, labelCodes, readCsv, readParquet, rocAuc, scaleStats, treeFit } from './runtime';
+import { binaryScore, countVocab, encodeFit, encodeTransform, groupbyAgg, hashFeatures, hashFile, imputeStats, joinIndexers, KernelResult, labelCodes, readCsv, readParquet, rocAuc, scaleStats, treeFit } from './runtime';
 import { ResultStore } from './store';
 
 export interface CoordinatorOptions {
@@ -485,6 +485,7 @@ const KERNELS: Record<string, (input: string, options: Record<string, unknown>, 
   groupby_agg: groupbyAgg,
   label_codes: labelCodes,
   scale_stats: scaleStats,
+  join_indexers: joinIndexers,
 };
 
 export function lidOf(...parts: string[]): string {

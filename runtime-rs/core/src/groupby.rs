@@ -47,7 +47,7 @@ use crate::error::Result;
 use crate::ipc::{input_column, kernel_input, write_ipc_file, ColumnRef};
 
 /// No group: the label of a row whose key is null.
-const NONE: u32 = u32::MAX;
+pub(crate) const NONE: u32 = u32::MAX;
 /// pandas' NaT as an int64.
 const NAT: i64 = i64::MIN;
 
@@ -297,7 +297,7 @@ const INLINE: usize = 15;
 /// Numbers the distinct keys (in sorted key order): each chunk of rows is numbered by its own
 /// hash table in parallel, the chunks' distinct keys are merged and sorted, and every row's
 /// local number is mapped to its key's rank.
-fn factorize<K, F>(n: usize, key: F) -> (Vec<u32>, Vec<K>)
+pub(crate) fn factorize<K, F>(n: usize, key: F) -> (Vec<u32>, Vec<K>)
 where
     K: std::hash::Hash + Eq + Ord + Copy + Send + Sync,
     F: Fn(usize) -> Option<K> + Sync,

@@ -9,6 +9,7 @@ mod error;
 mod groupby;
 mod impute;
 mod ipc;
+mod join;
 mod metrics;
 mod parquet;
 mod scale;
