@@ -31,6 +31,8 @@ library exactly, and the library's own code does everything around it:
   the validated dense float64 array): the medians and percentiles; StandardScaler's
   ``_incremental_mean_and_var`` (its name in ``sklearn.preprocessing._data``): the column sums
   in NumPy's order (see ``scalers.py``).
+- ``get_join_indexers`` (its name in ``pandas.core.reshape.merge``): merge's join indexers,
+  off by default for now (see ``merge.py``).
 - ``SimpleImputer._dense_fit`` for ``median``, ``most_frequent`` and ``mean`` on a C- or
   F-contiguous float64 array (missing values NaN or a number, no indicator): the statistics,
   exactly as np.ma computes them (see runtime-rs impute.rs); validation before it and the

@@ -1,7 +1,6 @@
 """pandas merge's join indexers on the Rust runtime (kernel ``join_indexers``).
 
-``df.merge(other, on=..., how=...)`` (also ``pd.merge`` and ``DataFrame.join`` on columns)
-spends most of its time in ``get_join_indexers`` (the name in ``pandas.core.reshape.merge``):
+``df.merge(other, on=..., how=...)`` (also ``pd.merge``) on key columns spends most of its time in ``get_join_indexers`` (the name in ``pandas.core.reshape.merge``):
 factorising the keys of both sides with pandas' hash tables and walking the groups (147 of
 171 ms for a 1M-row frame merged with 200k rows). That function is substituted: the kernel
 (runtime-rs join.rs) returns the same two indexers, for each output row the left and the right
@@ -31,8 +30,8 @@ from .dispatch import RT
 
 # off by default until its conformance test against pandas.merge lands (STRATUM_MERGE_KERNEL=1 turns it on)
 ENABLED = os.environ.get("STRATUM_MERGE_KERNEL", "0") == "1"
-# below this many key rows (both sides) pandas is as fast as the round trip: see
-# docs/ARCHITECTURE.md ("Merge join indexers") for the measurements
+# below this many key rows (both sides) the round trip is assumed to cost more than pandas'
+# join: a guess, not yet measured (see docs/ARCHITECTURE.md, "Merge join indexers")
 MIN_ROWS = int(os.environ.get("STRATUM_KERNEL_MIN_MERGE_ROWS", "100000"))
 HOWS = ("left", "right", "inner", "outer")
 stats = {"runs": 0, "declined": 0}
