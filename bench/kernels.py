@@ -158,6 +158,16 @@ def groupby_case(run):
     return [t], f"{frame.shape} {list(frame.dtypes.astype(str))} {pd.util.hash_pandas_object(frame).sum()}"
 
 
+def merge_case(how):
+    """The transactions table joined with the customers' labels on customer_id (fixture 39)."""
+    tx = pd.read_csv(os.path.join(DATA, "transactions.csv"))
+    customers = pd.read_csv(os.path.join(DATA, "customers.csv"), usecols=["customer_id", "churned", "plan"])
+    t0 = time.perf_counter()
+    out = tx.merge(customers, on="customer_id", how=how)
+    t = time.perf_counter() - t0
+    return [t], f"{out.shape} {list(out.dtypes.astype(str))} {pd.util.hash_pandas_object(out).sum()}"
+
+
 CASES = {
     "read_csv": case_read_csv,
     "read_parquet": case_read_parquet,
@@ -189,6 +199,10 @@ CASES = {
     "groupby_str_key": lambda: groupby_case(lambda tx: tx.groupby("category")["amount"].agg(["mean", "count"])),
     "groupby_transform": lambda: groupby_case(lambda tx: tx.groupby("customer_id")["amount"].transform("mean")),
     "groupby_median": lambda: groupby_case(lambda tx: tx.groupby("customer_id")["amount"].median()),
+    "merge_inner": lambda: merge_case("inner"),
+    "merge_left": lambda: merge_case("left"),
+    "drop_duplicates": lambda: groupby_case(lambda tx: tx.drop_duplicates(["customer_id", "category"])),
+    "duplicated_3": lambda: groupby_case(lambda tx: tx.duplicated(["customer_id", "amount", "channel"]).to_frame()),
 }
 
 seconds, check = CASES[CASE]()

@@ -152,6 +152,10 @@ const KERNEL_CASES: { name: string; kernel: string; size: (rows: number) => stri
   { name: 'groupby_str_key', kernel: "groupby(str key)['amount'].agg(['mean', 'count'])", size: (r) => `${(5 * r).toLocaleString('en')} rows` },
   { name: 'groupby_transform', kernel: "groupby(int key)['amount'].transform('mean')", size: (r) => `${(5 * r).toLocaleString('en')} rows` },
   { name: 'groupby_median', kernel: "groupby(int key)['amount'].median()", size: (r) => `${(5 * r).toLocaleString('en')} rows` },
+  { name: 'merge_inner', kernel: "merge(on='customer_id') (int key, unsorted x sorted)", size: (r) => `${(5 * r).toLocaleString('en')} x ${r.toLocaleString('en')}` },
+  { name: 'merge_left', kernel: "merge(on='customer_id', how='left')", size: (r) => `${(5 * r).toLocaleString('en')} x ${r.toLocaleString('en')}` },
+  { name: 'drop_duplicates', kernel: "drop_duplicates(['customer_id', 'category'])", size: (r) => `${(5 * r).toLocaleString('en')} rows` },
+  { name: 'duplicated_3', kernel: "duplicated(['customer_id', 'amount', 'channel'])", size: (r) => `${(5 * r).toLocaleString('en')} rows` },
 ];
 
 function parseKernelOutput(text: string, where: string): { seconds: number[]; check: string } {

@@ -232,4 +232,44 @@ describe('kernel substitutions under the coordinator', () => {
       fs.rmSync(dir, { recursive: true, force: true });
     }
   }, 300000);
+
+  test('merge join indexers: randomised frames, keys and merge forms give identical results through the join_indexers kernel; other calls stay with pandas', async () => {
+    const r = await coord.runScripts(['tests/py/kernel_merge_conformance.py'], { cwd: ROOT, outDir: out });
+    const s = r.scripts[0];
+    const stderr = fs.readFileSync(s.stderr_path, 'utf8');
+    expect({ status: s.status, stderr }).toEqual({ status: 'ok', stderr: '' });
+    const m = /merge kernel conformance: (\d+) cases identical, (\d+) kernel runs, (\d+) declined/.exec(fs.readFileSync(s.stdout_path, 'utf8'));
+    expect(m).not.toBeNull();
+    expect(Number(m![1])).toBeGreaterThanOrEqual(1600);
+    // the script counts one run per call of get_join_indexers the contract covers, each one kernel request
+    expect(Number(m![2])).toBeGreaterThanOrEqual(850);
+    // no other test of this file merges
+    expect(r.batch.kernels.join_indexers).toBe(Number(m![2]));
+    // the kernel's declines: one key sorted on both sides and unique on one (pandas' merge-join
+    // path), and two corners where pandas does something else than its definition
+    const declines = Object.keys(r.batch.kernel_declined).filter((k) => k.startsWith('join_indexers'));
+    expect(declines.sort()).toEqual([
+      'join_indexers: a str key holds NUL: pandas sorts such keys as C strings',
+      'join_indexers: as many inner-join rows as left rows, not one per left row: pandas\' inner_join short-cut reorders them',
+      "join_indexers: sorted keys: pandas' merge-join path",
+    ]);
+    expect(declines.reduce((sum, k) => sum + r.batch.kernel_declined[k], 0)).toBe(Number(m![3]));
+    expect(r.batch.kernel_declined["join_indexers: sorted keys: pandas' merge-join path"]).toBeGreaterThanOrEqual(50);
+    expect(r.batch.shim_errors).toBe(0);
+  }, 300000);
+
+  test('DataFrame.duplicated / drop_duplicates over several columns: randomised frames and call forms give identical results through the duplicated kernel; other calls stay with pandas', async () => {
+    const r = await coord.runScripts(['tests/py/kernel_dedup_conformance.py'], { cwd: ROOT, outDir: out });
+    const s = r.scripts[0];
+    const stderr = fs.readFileSync(s.stderr_path, 'utf8');
+    expect({ status: s.status, stderr }).toEqual({ status: 'ok', stderr: '' });
+    const m = /dedup kernel conformance: (\d+) cases identical, (\d+) kernel runs/.exec(fs.readFileSync(s.stdout_path, 'utf8'));
+    expect(m).not.toBeNull();
+    expect(Number(m![1])).toBeGreaterThanOrEqual(350);
+    expect(Number(m![2])).toBeGreaterThanOrEqual(180);
+    expect(r.batch.kernels.duplicated).toBe(Number(m![2]));
+    // the shim checks what the kernel supports: nothing reaches it that it declines
+    expect(Object.keys(r.batch.kernel_declined).filter((k) => k.startsWith('duplicated'))).toEqual([]);
+    expect(r.batch.shim_errors).toBe(0);
+  }, 300000);
 });

@@ -31,8 +31,10 @@ library exactly, and the library's own code does everything around it:
   the validated dense float64 array): the medians and percentiles; StandardScaler's
   ``_incremental_mean_and_var`` (its name in ``sklearn.preprocessing._data``): the column sums
   in NumPy's order (see ``scalers.py``).
-- ``get_join_indexers`` (its name in ``pandas.core.reshape.merge``): merge's join indexers,
-  off by default for now (see ``merge.py``).
+- ``get_join_indexers`` (its name in ``pandas.core.reshape.merge``): merge's join indexers
+  (see ``merge.py``).
+- ``DataFrame.duplicated`` (so ``drop_duplicates``) over two or more columns: the mask (see
+  ``dedup.py``).
 - ``SimpleImputer._dense_fit`` for ``median``, ``most_frequent`` and ``mean`` on a C- or
   F-contiguous float64 array (missing values NaN or a number, no indicator): the statistics,
   exactly as np.ma computes them (see runtime-rs impute.rs); validation before it and the
@@ -105,7 +107,7 @@ def install() -> None:
         original = getattr(sklearn.metrics, name)
         _installed.append((sklearn.metrics, name, original))
         setattr(sklearn.metrics, name, make(original))
-    from . import classify, groupby, merge, scalers, trees
+    from . import classify, dedup, groupby, merge, scalers, trees
 
     register = lambda owner, name, original: _installed.append((owner, name, original))  # noqa: E731
     trees.install(register)
@@ -113,6 +115,7 @@ def install() -> None:
     classify.install(register)
     scalers.install(register)
     merge.install(register)
+    dedup.install(register)
 
 
 def uninstall() -> None:

@@ -214,8 +214,9 @@ def _str_array_lid(a: np.ndarray):
 
 
 def _raw(c: np.ndarray):
-    """The bytes of a contiguous array (memoryview cannot cast an empty one)."""
-    return memoryview(c).cast("B") if c.size else b""
+    """The bytes of a contiguous array (memoryview cannot cast an empty one, nor export
+    datetime64 / timedelta64 buffers: a uint8 view can)."""
+    return memoryview(c.reshape(-1).view(np.uint8)) if c.size else b""
 
 
 def _base_writeable(a: np.ndarray) -> bool:

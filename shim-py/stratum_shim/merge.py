@@ -14,7 +14,11 @@ datetime64 without a time zone (its int64 values, NaT included, as pandas' facto
 them) or pandas' ``str``; at least ``STRATUM_KERNEL_MIN_MERGE_ROWS`` rows on the two sides
 together, and neither side empty. Two sorted single keys, one of them unique, are left to
 pandas' own merge-join path (faster than the round trip; the kernel also declines them when it
-finds them sorted). Off by default until its conformance test lands: ``STRATUM_MERGE_KERNEL=1`` turns it on.
+finds them sorted). The kernel also declines two corners where pandas departs from its own
+definition: str keys holding NUL when the keys are sorted (pandas raises or misorders), and an
+unsorted inner join with as many rows as the left side but not one per left row (libjoin's
+short-cut reorders them). Checked against pandas by tests/py/kernel_merge_conformance.py;
+``STRATUM_MERGE_KERNEL=0`` turns the substitution off.
 
 Key columns of frames read through the store go to the kernel by reference (no copy).
 """
@@ -28,11 +32,10 @@ import numpy as np
 from .bridge import column_ref, is_arrow_str, one_chunk, write_table
 from .dispatch import RT
 
-# off by default until its conformance test against pandas.merge lands (STRATUM_MERGE_KERNEL=1 turns it on)
-ENABLED = os.environ.get("STRATUM_MERGE_KERNEL", "0") == "1"
-# below this many key rows (both sides) the round trip is assumed to cost more than pandas'
-# join: a guess, not yet measured (see docs/ARCHITECTURE.md, "Merge join indexers")
-MIN_ROWS = int(os.environ.get("STRATUM_KERNEL_MIN_MERGE_ROWS", "100000"))
+ENABLED = os.environ.get("STRATUM_MERGE_KERNEL", "1") != "0"
+# below this many key rows (both sides together) pandas' own join is as fast as the round trip
+# or faster: measured break-even 0.7-1M rows (see docs/ARCHITECTURE.md, "Merge join indexers")
+MIN_ROWS = int(os.environ.get("STRATUM_KERNEL_MIN_MERGE_ROWS", "1000000"))
 HOWS = ("left", "right", "inner", "outer")
 stats = {"runs": 0, "declined": 0}
 
@@ -59,7 +62,7 @@ def _arrow_key(k):
     dtype = getattr(k, "dtype", None)
     if is_arrow_str(dtype):
         return "str", one_chunk(k._pa_array)
-    if isinstance(k, pd.arrays.DatetimeArray) and dtype.tz is None:
+    if isinstance(k, pd.arrays.DatetimeArray) and isinstance(dtype, np.dtype):  # no time zone
         return str(dtype), pa.array(k._ndarray.view(np.int64))
     return None
 

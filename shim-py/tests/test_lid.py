@@ -119,6 +119,18 @@ def test_array_content_lid():
     assert h(a.reshape(2, 3).T) == h(np.ascontiguousarray(a.reshape(2, 3).T))
 
 
+def test_datetime_and_timedelta_arrays_hash_their_values():
+    # memoryview cannot export datetime64 / timedelta64 buffers: their bytes are hashed as uint8
+    t = np.array([0, 1, -(2**63)], dtype="M8[ns]")
+    assert h(t) == h(t.copy())
+    assert h(t) != h(t.view(np.int64))  # dtype
+    assert h(t) != h(t.astype("M8[s]"))
+    assert h(t) != h(np.array([0, 2, -(2**63)], dtype="M8[ns]"))
+    d = np.array([1, 2], dtype="m8[ms]")
+    assert h(d) == h(d.copy()) and h(d) != h(d.view(np.int64))
+    assert h(np.array([], dtype="M8[ns]")) != h(np.array([], dtype="m8[ns]"))
+
+
 def test_array_mutated_in_place_gets_new_lid():
     a = np.arange(5.0)
     before = L.value_lid(a)

@@ -13,7 +13,7 @@ import type { KernelReply, LookupReply, ShimMessage, SourceInfo } from '../trace
 import { csvKernelOptions, parquetKernelOptions } from './kernels';
 import { Asker, MemoTable } from './memo';
 import { killGroup, Zygote } from './pool';
-import { binaryScore, countVocab, encodeFit, encodeTransform, groupbyAgg, hashFeatures, hashFile, imputeStats, joinIndexers, KernelResult, labelCodes, readCsv, readParquet, rocAuc, scaleStats, treeFit } from './runtime';
+import { binaryScore, countVocab, duplicated, encodeFit, encodeTransform, groupbyAgg, hashFeatures, hashFile, imputeStats, joinIndexers, KernelResult, labelCodes, readCsv, readParquet, rocAuc, scaleStats, treeFit } from './runtime';
 import { ResultStore } from './store';
 
 export interface CoordinatorOptions {
@@ -486,6 +486,7 @@ const KERNELS: Record<string, (input: string, options: Record<string, unknown>, 
   label_codes: labelCodes,
   scale_stats: scaleStats,
   join_indexers: joinIndexers,
+  duplicated,
 };
 
 export function lidOf(...parts: string[]): string {

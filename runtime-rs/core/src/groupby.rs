@@ -27,7 +27,7 @@
 //! The aggregations run in parallel, one per core at a time; the factorisation of the key is one
 //! hash pass plus a sort of the distinct keys.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::path::Path;
 use std::sync::Arc;
@@ -84,7 +84,6 @@ impl Hasher for KeyHasher {
 }
 
 type KeyMap<K> = HashMap<K, u32, BuildHasherDefault<KeyHasher>>;
-type KeySet<K> = HashSet<K, BuildHasherDefault<KeyHasher>>;
 
 /// A string column, whatever its offset width.
 #[derive(Clone, Copy)]
@@ -295,8 +294,9 @@ impl std::hash::Hash for StrKey<'_> {
 const INLINE: usize = 15;
 
 /// Numbers the distinct keys (in sorted key order): each chunk of rows is numbered by its own
-/// hash table in parallel, the chunks' distinct keys are merged and sorted, and every row's
-/// local number is mapped to its key's rank.
+/// hash table in parallel, the chunks' distinct keys are sorted together (tagged with their
+/// chunk and local number, so equal keys end up adjacent and no global hash table is needed),
+/// and every row's local number is mapped to its key's rank.
 pub(crate) fn factorize<K, F>(n: usize, key: F) -> (Vec<u32>, Vec<K>)
 where
     K: std::hash::Hash + Eq + Ord + Copy + Send + Sync,
@@ -322,26 +322,30 @@ where
             (labels, uniques)
         })
         .collect();
-    let mut all: Vec<K> = if let [(_, only)] = local.as_slice() {
-        only.clone()
-    } else {
-        let mut set: KeySet<K> = KeySet::default();
-        for (_, u) in &local {
-            set.extend(u.iter().copied());
-        }
-        set.into_iter().collect()
-    };
-    all.par_sort_unstable();
-    let rank: KeyMap<K> = all
+    let mut tagged: Vec<(K, u32, u32)> = local
         .iter()
         .enumerate()
-        .map(|(r, &k)| (k, r as u32))
+        .flat_map(|(c, (_, u))| {
+            u.iter()
+                .enumerate()
+                .map(move |(j, &k)| (k, c as u32, j as u32))
+        })
         .collect();
+    tagged.par_sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    let mut to: Vec<Vec<u32>> = local.iter().map(|(_, u)| vec![0; u.len()]).collect();
+    let mut all: Vec<K> = Vec::new();
+    for &(k, c, j) in &tagged {
+        if all.last() != Some(&k) {
+            all.push(k);
+        }
+        to[c as usize][j as usize] = (all.len() - 1) as u32;
+    }
+    drop(tagged);
     let mut labels: Vec<u32> = Vec::with_capacity(n);
     let parts: Vec<Vec<u32>> = local
         .into_par_iter()
-        .map(|(mut l, u)| {
-            let to: Vec<u32> = u.iter().map(|k| rank[k]).collect();
+        .zip(to.into_par_iter())
+        .map(|((mut l, _), to)| {
             for x in l.iter_mut() {
                 if *x != NONE {
                     *x = to[*x as usize];

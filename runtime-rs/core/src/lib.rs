@@ -1,6 +1,7 @@
 //! stratum's native kernels, independent of any binding.
 
 pub mod csv;
+pub mod dedup;
 pub mod encode;
 pub mod error;
 pub mod file;
@@ -20,6 +21,7 @@ pub mod tokenize;
 pub mod tree;
 
 pub use csv::{read_csv_to_ipc, Outcome};
+pub use dedup::duplicated_ipc;
 pub use encode::{encode_fit_ipc, encode_transform_ipc};
 pub use error::Error;
 pub use groupby::groupby_agg_ipc;

@@ -4,6 +4,7 @@
 #![cfg_attr(test, allow(dead_code))]
 
 mod csv;
+mod dedup;
 mod encode;
 mod error;
 mod groupby;
