@@ -15,11 +15,11 @@ identical. Prints one summary line; any mismatch raises.
 """
 
 import random
-import warnings
 
 import numpy as np
 import pandas as pd
 
+from pandas_compare import difference, outcome
 from stratum_shim import dedup
 from stratum_shim.dispatch import RT
 
@@ -103,47 +103,6 @@ def frame(n, kinds):
     return df
 
 
-class Raised(tuple):
-    """The exception a call raised: (type, message)."""
-
-
-def outcome(code, df, use_kernel):
-    """The result (or Raised) of evaluating `code` on df, the frame after it, and the warnings."""
-    saved = RT.client
-    if not use_kernel:
-        RT.client = None  # the substitute runs pandas' original without a coordinator
-    try:
-        with warnings.catch_warnings(record=True) as w:
-            warnings.simplefilter("always")
-            try:
-                result = eval(code, {"pd": pd, "np": np}, {"df": df})
-            except Exception as e:  # noqa: BLE001 - compared with pandas' own
-                result = Raised((type(e), str(e)))
-    finally:
-        RT.client = saved
-    return result, [(type(x.message).__name__, str(x.message)) for x in w]
-
-
-def difference(got, ref):
-    """Why the kernel's result differs from pandas' (None when identical)."""
-    if isinstance(got, Raised) or isinstance(ref, Raised):
-        return None if isinstance(got, Raised) and isinstance(ref, Raised) and tuple(got) == tuple(ref) else f"{got!r} instead of {ref!r}"
-    if type(got) is not type(ref):
-        return f"a {type(got).__name__} instead of a {type(ref).__name__}"
-    try:
-        if isinstance(ref, pd.DataFrame):
-            pd.testing.assert_frame_equal(got, ref, check_exact=True, check_index_type=True, check_column_type=True, check_frame_type=True)
-        elif isinstance(ref, pd.Series):
-            pd.testing.assert_series_equal(got, ref, check_exact=True, check_index_type=True, check_series_type=True)
-            if got.name != ref.name or got.dtype != ref.dtype:
-                return f"name/dtype {got.name!r} {got.dtype} instead of {ref.name!r} {ref.dtype}"
-        elif got is not ref and got != ref:
-            return f"{got!r} instead of {ref!r}"
-    except AssertionError as e:
-        return str(e)
-    return None
-
-
 cases = runs = 0
 
 
@@ -153,9 +112,9 @@ def check(expr, df, expect):
     code = compile(expr, "<case>", "eval")
     mine, theirs = df.copy(deep=True), df.copy(deep=True)
     before = dedup.stats["runs"]
-    got = outcome(code, mine, True)
+    got = outcome(code, {"df": mine}, True)
     ran = dedup.stats["runs"] - before
-    ref = outcome(code, theirs, False)
+    ref = outcome(code, {"df": theirs}, False)
     where = f"{expr} on {len(df)} rows {df.dtypes.astype(str).to_dict()}"
     why = difference(got[0], ref[0]) or difference(mine, theirs)
     if why:

@@ -17,13 +17,13 @@ are still identical. Prints one summary line; any mismatch raises.
 import os
 import random
 import tempfile
-import warnings
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 from pandas.core.groupby.generic import DataFrameGroupBy, SeriesGroupBy
 
+from pandas_compare import difference, outcome
 from stratum_shim import bridge, groupby
 from stratum_shim.dispatch import RT
 
@@ -230,86 +230,6 @@ def supported_call(key, kinds):
     return f"{gb}.size()" if pyrng.random() < 0.5 else f"{gb}[{col!r}].size()"
 
 
-class Raised(tuple):
-    """The exception a call raised: (type, message)."""
-
-
-def outcome(code, df, use_kernel):
-    """The result (or Raised) of evaluating `code` on df, and the warnings it gave."""
-    saved = RT.client
-    if not use_kernel:
-        RT.client = None  # the substitutes run pandas' original without a coordinator
-    try:
-        with warnings.catch_warnings(record=True) as w:
-            warnings.simplefilter("always")
-            try:
-                result = eval(code, {"pd": pd, "np": np}, {"df": df})
-            except Exception as e:  # noqa: BLE001 - compared with pandas' own
-                result = Raised((type(e), str(e)))
-    finally:
-        RT.client = saved
-    return result, [(type(x.message).__name__, str(x.message)) for x in w]
-
-
-def float_bits(values):
-    """float64 bit patterns, every NaN the same one (-0.0 and 0.0 stay apart)."""
-    x = np.asarray(values, dtype=np.float64)
-    bits = x.view(np.int64).copy()
-    bits[np.isnan(x)] = 0x7FF8000000000000
-    return bits
-
-
-def bitwise_difference(got, ref, what):
-    if not (isinstance(ref.dtype, np.dtype) and ref.dtype.kind == "f"):
-        return None
-    a, b = float_bits(got), float_bits(ref)
-    if np.array_equal(a, b):
-        return None
-    i = int(np.flatnonzero(a != b)[0])
-    return f"{what}: row {i} is {float(np.asarray(got)[i]).hex()} instead of {float(np.asarray(ref)[i]).hex()}"
-
-
-def index_difference(got, ref, what):
-    if type(got) is not type(ref) or got.dtype != ref.dtype or list(got.names) != list(ref.names):
-        return f"{what}: {got!r} instead of {ref!r}"
-    if isinstance(ref, pd.RangeIndex) and (got.start, got.stop, got.step) != (ref.start, ref.stop, ref.step):
-        return f"{what}: {got!r} instead of {ref!r}"
-    for level in range(ref.nlevels):
-        why = bitwise_difference(got.get_level_values(level), ref.get_level_values(level), f"{what} level {level}")
-        if why:
-            return why
-    return None
-
-
-def difference(got, ref):
-    """Why the kernel's result differs from pandas' (None when identical)."""
-    if isinstance(got, Raised) or isinstance(ref, Raised):
-        return None if isinstance(got, Raised) and isinstance(ref, Raised) and tuple(got) == tuple(ref) else f"{got!r} instead of {ref!r}"
-    if type(got) is not type(ref):
-        return f"a {type(got).__name__} instead of a {type(ref).__name__}"
-    try:
-        if isinstance(ref, pd.DataFrame):
-            pd.testing.assert_frame_equal(got, ref, check_exact=True, check_index_type=True, check_column_type=True, check_frame_type=True)
-            indexes = [(got.index, ref.index, "index"), (got.columns, ref.columns, "columns")]
-            columns = [(got.iloc[:, j], ref.iloc[:, j], f"column {ref.columns[j]!r}") for j in range(ref.shape[1])]
-        elif isinstance(ref, pd.Series):
-            pd.testing.assert_series_equal(got, ref, check_exact=True, check_index_type=True, check_series_type=True)
-            indexes, columns = [(got.index, ref.index, "index")], [(got, ref, "values")]
-        else:
-            return None if got == ref else f"{got!r} instead of {ref!r}"
-    except AssertionError as e:
-        return str(e)
-    for a, b, what in indexes:
-        why = index_difference(a, b, what)
-        if why:
-            return why
-    for a, b, what in columns:
-        why = f"{what}: dtype {a.dtype} instead of {b.dtype}" if a.dtype != b.dtype else bitwise_difference(a, b, what)
-        if why:
-            return why
-    return None if got.attrs == ref.attrs else f"attrs {got.attrs} instead of {ref.attrs}"
-
-
 def describe(df, key):
     return f"{len(df)} rows, key {key!r} {df[key].dtype} with {df[key].nunique()} groups, {df.dtypes.astype(str).to_dict()}"
 
@@ -323,12 +243,12 @@ def check(expr, df, expect, key="k"):
     global cases, runs, declined
     code = compile(expr, "<case>", "eval")
     before, snapshot = dict(groupby.stats), df.copy()
-    got = outcome(code, df, True)
+    got = outcome(code, {"df": df}, True)
     ran = groupby.stats["runs"] - before["runs"]
     dec = groupby.stats["declined"] - before["declined"]
     declined += dec
     changed = difference(df, snapshot)
-    ref = outcome(code, df, False)
+    ref = outcome(code, {"df": df}, False)
     why = difference(got[0], ref[0]) or (got[1] != ref[1] and f"warnings {got[1]} instead of {ref[1]}")
     if why or changed:
         raise AssertionError(f"{expr} on {describe(df, key)}: {why or 'the input frame changed: ' + changed}")

@@ -27,12 +27,12 @@ mismatch raises.
 
 import collections
 import random
-import warnings
 
 import numpy as np
 import pandas as pd
 import pandas.core.reshape.merge as M
 
+from pandas_compare import difference, evaluate
 from stratum_shim import merge
 from stratum_shim.dispatch import RT
 
@@ -336,84 +336,14 @@ def frames(kinds, nl, nr, *, groups=None, relation=None, unique=None, p_missing=
 
 # --- running and comparing ---
 
-class Raised(tuple):
-    """The exception a call raised: (type, message)."""
-
-
 def outcome(code, left, right, use_kernel):
     """The result (or Raised) of evaluating `code`, and the warnings it gave; without the kernel
     pandas' own get_join_indexers is called."""
     M.get_join_indexers = spy if use_kernel else ORIGINAL
     try:
-        with warnings.catch_warnings(record=True) as w:
-            warnings.simplefilter("always")
-            try:
-                result = eval(code, {"pd": pd, "np": np}, {"left": left, "right": right})
-            except Exception as e:  # noqa: BLE001 - compared with pandas' own
-                result = Raised((type(e), str(e)))
+        return evaluate(code, {"left": left, "right": right})
     finally:
         M.get_join_indexers = SUBSTITUTE
-    return result, [(type(x.message).__name__, str(x.message)) for x in w]
-
-
-def float_bits(values):
-    """float64 bit patterns, every NaN the same one (-0.0 and 0.0 stay apart)."""
-    x = np.asarray(values, dtype=np.float64)
-    bits = x.view(np.int64).copy()
-    bits[np.isnan(x)] = 0x7FF8000000000000
-    return bits
-
-
-def bitwise_difference(got, ref, what):
-    if not (isinstance(ref.dtype, np.dtype) and ref.dtype.kind == "f"):
-        return None
-    a, b = float_bits(got), float_bits(ref)
-    if np.array_equal(a, b):
-        return None
-    i = int(np.flatnonzero(a != b)[0])
-    return f"{what}: row {i} is {float(np.asarray(got)[i]).hex()} instead of {float(np.asarray(ref)[i]).hex()}"
-
-
-def index_difference(got, ref, what):
-    if type(got) is not type(ref) or got.dtype != ref.dtype or list(got.names) != list(ref.names):
-        return f"{what}: {got!r} instead of {ref!r}"
-    if isinstance(ref, pd.RangeIndex) and (got.start, got.stop, got.step) != (ref.start, ref.stop, ref.step):
-        return f"{what}: {got!r} instead of {ref!r}"
-    for level in range(ref.nlevels):
-        why = bitwise_difference(got.get_level_values(level), ref.get_level_values(level), f"{what} level {level}")
-        if why:
-            return why
-    return None
-
-
-def short(result):
-    return repr(tuple(result)) if isinstance(result, Raised) else f"a {type(result).__name__} of shape {getattr(result, 'shape', None)}"
-
-
-def difference(got, ref):
-    """Why the kernel's result differs from pandas' (None when identical)."""
-    if isinstance(got, Raised) or isinstance(ref, Raised):
-        if isinstance(got, Raised) and isinstance(ref, Raised) and tuple(got) == tuple(ref):
-            return None
-        return f"{short(got)} instead of {short(ref)}"
-    if type(got) is not type(ref):
-        return f"a {type(got).__name__} instead of a {type(ref).__name__}"
-    try:
-        pd.testing.assert_frame_equal(got, ref, check_exact=True, check_index_type=True, check_column_type=True, check_frame_type=True,
-                                      check_flags=True)
-    except AssertionError as e:
-        return str(e)
-    if not got.dtypes.equals(ref.dtypes):
-        return f"dtypes {got.dtypes.to_dict()} instead of {ref.dtypes.to_dict()}"
-    for a, b, what in [(got.index, ref.index, "index"), (got.columns, ref.columns, "columns")]:
-        why = index_difference(a, b, what)
-        if why:
-            return why
-    for j in range(ref.shape[1]):
-        why = bitwise_difference(got.iloc[:, j], ref.iloc[:, j], f"column {ref.columns[j]!r}")
-        if why:
-            return why
-    return None if got.attrs == ref.attrs else f"attrs {got.attrs} instead of {ref.attrs}"
 
 
 def describe(df):
