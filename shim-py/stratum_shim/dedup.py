@@ -13,7 +13,8 @@ columns (one column goes to pandas' own, already fast, single-column path); ever
 float64 (NaN, and -0.0 equal to 0.0, as pandas' factoriser compares them), bool, datetime64 or
 timedelta64 (their int64 values; NaT is one value), categorical (its codes) or pandas' ``str``;
 at least ``STRATUM_KERNEL_MIN_DEDUP_ROWS`` rows. Object columns (Python equality across types),
-nullable masked dtypes and anything else stay with pandas.
+nullable masked dtypes and anything else stay with pandas. ``STRATUM_DEDUP_KERNEL=0`` turns the
+substitution off.
 
 Columns of frames read through the store go to the kernel by reference (no copy).
 """
@@ -26,6 +27,7 @@ import numpy as np
 
 from .bridge import is_arrow_str, one_chunk
 
+ENABLED = os.environ.get("STRATUM_DEDUP_KERNEL", "1") != "0"
 # below this many rows pandas' own is as fast as the round trip or faster: measured break-even
 # 0.55-0.85M rows (see docs/ARCHITECTURE.md, "Duplicated rows")
 MIN_ROWS = int(os.environ.get("STRATUM_KERNEL_MIN_DEDUP_ROWS", "1000000"))
@@ -71,7 +73,7 @@ def _arrow_column(col):
 def _plan(self, subset=None, keep="first"):
     if not any(keep is k or (isinstance(keep, str) and keep == k) for k in KEEPS):
         return None  # pandas raises its own error
-    if self.empty or len(self) < MIN_ROWS or not self.columns.is_unique:
+    if not ENABLED or self.empty or len(self) < MIN_ROWS or not self.columns.is_unique:
         return None
     if subset is None:
         subset = self.columns

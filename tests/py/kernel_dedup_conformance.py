@@ -24,6 +24,7 @@ from stratum_shim import dedup
 from stratum_shim.dispatch import RT
 
 assert RT.client is not None, "run me under the coordinator"
+dedup.ENABLED = True  # whatever STRATUM_DEDUP_KERNEL says
 dedup.MIN_ROWS = 0
 
 rng = np.random.default_rng(0)
