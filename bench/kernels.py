@@ -147,7 +147,8 @@ def encoder_case(make):
 
 
 def groupby_case(run):
-    """A groupby aggregation on the transactions table, as the fixture scripts write them."""
+    """A call on the transactions table as the fixture scripts prepare it (parsed dates, a
+    computed column): groupby aggregations, duplicated rows."""
     tx = pd.read_csv(os.path.join(DATA, "transactions.csv"))
     tx["date"] = pd.to_datetime(tx["date"])
     tx["is_refund"] = (tx["amount"] < 0).astype(int)

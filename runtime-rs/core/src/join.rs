@@ -20,8 +20,12 @@
 //!   that side.
 //!
 //! An indexer that is `0..n` for its side is not written (pandas returns None for it).
-//! Declined: an outer join with `sort=false` (merge never asks for one), keys of different types on the two sides, int64 keys with nulls, more than
-//! `u32::MAX` rows a side, more than `i32::MAX` output rows.
+//! Declined: an outer join with `sort=false` (merge never asks for one), keys of different
+//! types on the two sides, int64 keys with nulls, more than `u32::MAX` rows a side, more than
+//! `i32::MAX` output rows; and two corners where pandas departs from this definition: a `str`
+//! key holding NUL when the keys are sorted (pandas checks them as C strings: it raises or
+//! misorders), and an unsorted inner join with as many rows as the left side but not one per
+//! left row (libjoin's short-cut reorders them).
 
 use std::collections::HashMap;
 use std::path::Path;
