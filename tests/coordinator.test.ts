@@ -26,6 +26,19 @@ const SCRIPTS: Record<string, string> = {
   cv_a: `import numpy as np, pandas as pd\nfrom sklearn.model_selection import cross_val_score\nfrom sklearn.ensemble import RandomForestRegressor\nrng = np.random.default_rng(0)\nX = pd.DataFrame(rng.normal(size=(3000, 6)), columns=list("abcdef"))\ny = X["a"] * 3 + rng.normal(size=3000)\ns = cross_val_score(RandomForestRegressor(n_estimators=30, random_state=1), X, y, cv=3)\nprint(np.round(s, 10))\n`,
 };
 SCRIPTS.cv_b = SCRIPTS.cv_a + 'print("variant b")\n';
+// a shared merge result is written to the store by a background thread while its script goes on
+// writing to it: the other script must get the result as it was computed
+// (frames read from files: results of frames built in a script are not shared)
+const MERGE = 'import pandas as pd\na = pd.read_csv("a.csv")\nb = pd.read_csv("b.csv")\nm = a.merge(b, on="k")\n';
+const MERGE_DATA: Record<string, string> = {
+  'a.csv': 'k,v,s\n' + Array.from({ length: 400000 }, (_, i) => `${(i * 7919) % 100000},${((i * 37) % 1000) / 7},${['x', 'yy', 'zzz'][i % 3]}\n`).join(''),
+  'b.csv': 'k,w,t\n' + Array.from({ length: 100000 }, (_, i) => `${i},${i / 3},${['p', 'q'][i % 2]}\n`).join(''),
+};
+const DIGEST = 'print(m.shape, pd.util.hash_pandas_object(m).sum())\n';
+SCRIPTS.merge_writes = MERGE + 'm.loc[0, "v"] = -1.0\nm.iloc[1, 0] = 7\nm["w"] *= 2\n' + DIGEST;
+// (the other two start their merge later: merge_writes computes and publishes it)
+SCRIPTS.merge_reads = 'import time\ntime.sleep(1.5)\n' + MERGE + DIGEST;
+SCRIPTS.merge_twice = 'import time\ntime.sleep(1.5)\n' + MERGE + DIGEST + 'm = a.merge(b, on="k")\n' + DIGEST;
 SCRIPTS.warns = [
   'import warnings',
   'import numpy as np, pandas as pd',
@@ -48,6 +61,7 @@ describe('coordinator with misbehaving scripts', () => {
   beforeAll(async () => {
     dir = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'coord-test-')));
     for (const [name, src] of Object.entries(SCRIPTS)) fs.writeFileSync(path.join(dir, `${name}.py`), src.replace('CWD', dir));
+    for (const [name, text] of Object.entries(MERGE_DATA)) fs.writeFileSync(path.join(dir, name), text);
     coord = await Coordinator.start({ workers: 2 });
     report = await coord.runScripts(Object.keys(SCRIPTS).map((n) => `${n}.py`), { cwd: dir, outDir: path.join(dir, 'out'), timeoutS: 20 });
   }, 180000);
@@ -120,6 +134,17 @@ describe('coordinator with misbehaving scripts', () => {
     expect(out('cv_a')).toBe(plain.stdout.toString());
     expect(report.batch.hits).toBeGreaterThanOrEqual(1);
     expect(report.batch.shared_nodes).toBeGreaterThanOrEqual(1);
+  });
+
+  test('a result written to the store in the background is the result as computed, whatever its script does next', () => {
+    for (const id of ['merge_writes', 'merge_reads', 'merge_twice']) {
+      const plain = spawnSync(pythonPath(), [`${id}.py`], { cwd: dir });
+      expect(byId(id).status).toBe('ok');
+      expect(out(id)).toBe(plain.stdout.toString());
+    }
+    expect(out('merge_twice')).toBe(out('merge_reads').repeat(2));
+    // the merge result was published as Arrow (the only frame result these scripts share)
+    expect(fs.readdirSync(coord.store.dir).filter((f) => /^[0-9a-f]+\.arrow$/.test(f)).length).toBeGreaterThanOrEqual(1);
   });
 
   test('report counts every script and writes report.json', () => {

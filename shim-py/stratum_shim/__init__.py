@@ -38,9 +38,13 @@ def activate(socket_path: str | None = None, trace_path: str | None = None, scri
 
 def deactivate() -> None:
     """Flush and close the sink; patches stay installed but pass calls straight through."""
-    from . import prefix
+    from . import prefix, store
     from .dispatch import RT
 
+    try:
+        store.drain()  # results still being written are announced on this connection
+    except Exception:
+        pass
     sink, RT.sink, RT.client = RT.sink, None, None
     if sink is not None:
         try:

@@ -15,7 +15,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.ipc
 
-__all__ = ["ipc_to_frame", "frame_to_ipc", "write_table", "column_ref"]
+__all__ = ["ipc_to_frame", "frame_to_ipc", "frame_table", "write_table", "column_ref"]
 
 # schema metadata of a read_csv result whose column labels are the integers 0..n (header=None)
 INT_LABELS = b"stratum.int_labels"
@@ -266,18 +266,34 @@ def frame_to_ipc(df: pd.DataFrame, path: str) -> bool:
     Returns False, writing nothing, for frames it cannot round-trip (other index or dtypes,
     non-string labels): the caller then falls back to pickle.
     """
-    if not isinstance(df, pd.DataFrame) or not _exact(df):
+    got = frame_table(df)
+    if got is None:
         return False
-    arrays = {}
+    write_table(got[0], path)
+    return True
+
+
+def frame_table(df: pd.DataFrame) -> tuple[pa.Table, list] | None:
+    """The Arrow table frame_to_ipc writes for ``df`` and the columns (Series) it borrows from,
+    or None for frames ipc_to_frame could not give back exactly.
+
+    int64/float64 columns are borrowed without a copy. Whoever writes the table later (another
+    thread) must keep the borrowed Series alive until then: while they live, pandas' copy-on-write
+    copies a block before a write to it (``df.loc[i, c] = v``), so the table never sees the
+    script's later writes. Without them the write would land in the table's memory.
+    """
+    if not isinstance(df, pd.DataFrame) or not _exact(df):
+        return None
+    arrays, borrowed = {}, []
     for name in df.columns:
         col = df[name]
+        borrowed.append(col)
         if col.dtype in _NUMPY_TYPES:
             # from numpy, NaN stays a value with its exact bits (from_pandas would make it null)
             arrays[name] = pa.array(col.to_numpy(), type=_NUMPY_TYPES[col.dtype])
         else:
             arrays[name] = pa.array(col.array, type=pa.large_string())
-    write_table(pa.table(arrays), path)
-    return True
+    return pa.table(arrays), borrowed
 
 
 def write_table(table: pa.Table, path: str) -> None:

@@ -40,6 +40,7 @@ class Runtime:
     min_memo_rows = int(os.environ.get("STRATUM_MEMO_MIN_ROWS", "1000"))
     min_memo_rows_pandas = int(os.environ.get("STRATUM_MEMO_MIN_ROWS_PANDAS", "50000"))
     publish_min_ms = float(os.environ.get("STRATUM_PUBLISH_MIN_MS", "20"))
+    publish_thread = os.environ.get("STRATUM_PUBLISH_THREAD", "1") != "0"  # plain frames written in the background
     errors = 0
     calls = 0  # user-level traced calls so far (names of prefix sharing live within one)
 
@@ -183,8 +184,12 @@ def _memo(op, handler, plan, original, args, kwargs, t0, caller):
         try:
             if elapsed_ms >= RT.publish_min_ms:
                 payload = handler.payload(plan, args, kwargs, result)
-                path, fmt, nbytes = store.publish(RT.store_dir, lid, payload)
-                RT.client.request({"t": "publish", "lid": lid, "path": path, "format": fmt, "bytes": nbytes, "elapsed_ms": elapsed_ms})
+                later = store.publish_later(RT.store_dir, lid, payload, functools.partial(_published, lid, elapsed_ms)) if RT.publish_thread else None
+                if later is not None:
+                    nbytes = later
+                else:
+                    path, fmt, nbytes = store.publish(RT.store_dir, lid, payload)
+                    RT.client.request({"t": "publish", "lid": lid, "path": path, "format": fmt, "bytes": nbytes, "elapsed_ms": elapsed_ms})
             else:
                 RT.client.send({"t": "abandon", "lid": lid, "reason": "cheap"})
         except Exception as e:
@@ -192,3 +197,19 @@ def _memo(op, handler, plan, original, args, kwargs, t0, caller):
             _safe(RT.client.send, {"t": "abandon", "lid": lid})
     _finish(op, handler, plan, args, kwargs, result, t0, caller, "computed" if owner else "local", nbytes)
     return result
+
+
+def _published(lid: str, elapsed_ms: float, path: str | None, exc: BaseException | None) -> None:
+    """The background writer's report (on its thread): announce the result, or give it up so a
+    waiting script computes it. One-way messages: the main thread may be inside a request."""
+    client = RT.client
+    if client is None:
+        return
+    if exc is not None:
+        shim_error("publish", exc)
+        _safe(client.send, {"t": "abandon", "lid": lid})
+        return
+    try:
+        client.send({"t": "publish", "lid": lid, "path": path, "format": "arrow", "bytes": os.path.getsize(path), "elapsed_ms": elapsed_ms})
+    except Exception as e:
+        shim_error("publish", e)

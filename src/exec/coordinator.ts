@@ -187,9 +187,10 @@ export class Coordinator implements MessageHandler {
         try {
           this.store.put(msg.lid, { path: msg.path, format: msg.format, bytes: msg.bytes });
           this.memo.published(msg.lid);
-          conn.send({ t: 'ack', id: msg.id });
+          if (msg.id !== undefined) conn.send({ t: 'ack', id: msg.id });
         } catch (e) {
-          conn.send({ t: 'error', id: msg.id, message: (e as Error).message });
+          if (msg.id !== undefined) conn.send({ t: 'error', id: msg.id, message: (e as Error).message });
+          else this.shimErrors++; // nobody waits for this reply: count the failure in the report
           this.memo.abandoned(msg.lid, asker);
         }
         break;

@@ -68,7 +68,8 @@ export function validateMessage(m: unknown): ShimMessage {
       if (o.source === undefined || o.source === null) need('lid', 'string');
       break;
     case 'publish':
-      need('id', 'number');
+      // without an id the shim expects no reply (its background writer announces results)
+      if (o.id !== undefined) need('id', 'number');
       need('lid', 'string');
       need('path', 'string');
       need('format', 'string');

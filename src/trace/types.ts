@@ -33,7 +33,7 @@ export type ShimMessage =
   | { t: 'hello'; script: string; pid: number }
   | { t: 'ops'; records: OpRecord[] }
   | { t: 'lookup'; id: number; lid: string; op: string; source?: SourceInfo }
-  | { t: 'publish'; id: number; lid: string; path: string; format: string; bytes: number; elapsed_ms: number }
+  | { t: 'publish'; id?: number; lid: string; path: string; format: string; bytes: number; elapsed_ms: number }
   | { t: 'abandon'; lid: string; reason?: string }
   | { t: 'kernel'; id: number; kernel: string; input: string; options: Record<string, unknown> }
   | { t: 'bye' };

@@ -1,0 +1,130 @@
+"""The background writer of store.publish_later: the file it writes is the frame as it was when
+published, whatever the script does to the frame next; failures reach the callback; drain waits."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from stratum_shim import bridge, store
+
+
+def _frame(n=200_000):
+    rng = np.random.default_rng(3)
+    return pd.DataFrame({
+        "i": rng.integers(-10**12, 10**12, n),
+        "f": rng.standard_normal(n),
+        "s": pd.array(rng.choice(["a", "bb", "ccc", None], n), dtype="str"),
+        "b": rng.random(n) < 0.5,
+    })
+
+
+class Done:
+    def __init__(self):
+        self.calls = []
+        self.event = threading.Event()
+
+    def __call__(self, path, exc):
+        self.calls.append((path, exc, threading.current_thread().name))
+        self.event.set()
+
+
+def _hold_writer():
+    """Queue a job whose callback blocks the writer until the returned event is set."""
+    release = threading.Event()
+    started = threading.Event()
+
+    def block(path, exc):
+        started.set()
+        release.wait(30)
+
+    store.publish_later(_tmp_dir, "blocker", pd.DataFrame({"x": [1]}), block)
+    assert started.wait(30)
+    return release
+
+
+@pytest.fixture(autouse=True)
+def _tmp(tmp_path):
+    global _tmp_dir
+    _tmp_dir = str(tmp_path)
+    yield
+    store.drain()
+
+
+def test_written_file_is_the_frame_as_published(tmp_path):
+    df = _frame()
+    expected = df.copy()
+    release = _hold_writer()
+    done = Done()
+    nbytes = store.publish_later(str(tmp_path), "lid1", df, done)
+    assert nbytes and nbytes > 0
+    # the script goes on and writes to the frame before the writer gets to it
+    df.loc[0, "f"] = -1.0
+    df.iloc[1, 0] = 42
+    df.loc[2, "i"] += 7
+    df["f"] *= 2
+    release.set()
+    store.drain()
+    assert done.calls == [(os.path.join(str(tmp_path), "lid1.arrow"), None, "stratum-publish")]
+    back = bridge.ipc_to_frame(done.calls[0][0])
+    pd.testing.assert_frame_equal(back, expected)
+    assert df.loc[0, "f"] == -2.0 and df.iloc[1, 0] == 42  # the script's writes took effect
+
+
+def test_same_bytes_as_synchronous_publish(tmp_path):
+    df = _frame(5000)
+    done = Done()
+    store.publish_later(str(tmp_path), "bg", df, done)
+    path, fmt, _ = store.publish(str(tmp_path), "fg", df)
+    store.drain()
+    assert fmt == "arrow"
+    with open(path, "rb") as a, open(done.calls[0][0], "rb") as b:
+        assert a.read() == b.read()
+
+
+def test_payloads_it_cannot_carry_are_refused(tmp_path):
+    done = Done()
+    assert store.publish_later(str(tmp_path), "x", {"not": "a frame"}, done) is None
+    assert store.publish_later(str(tmp_path), "x", pd.DataFrame({"a": [1]}, index=[5]), done) is None
+    assert store.publish_later(str(tmp_path), "x", pd.DataFrame({"a": pd.array([1, None], dtype="Int64")}), done) is None
+    store.drain()
+    assert done.calls == [] and os.listdir(tmp_path) == []
+
+
+def test_a_failed_write_reaches_the_callback_and_leaves_nothing(tmp_path):
+    done = Done()
+    missing = str(tmp_path / "gone")
+    assert store.publish_later(missing, "lid", _frame(100), done) is not None
+    store.drain()
+    (path, exc, _), = done.calls
+    assert path is None and isinstance(exc, OSError)
+    ok = Done()
+    store.publish_later(str(tmp_path), "after", _frame(100), ok)  # the writer goes on
+    store.drain()
+    assert ok.calls[0][1] is None and os.listdir(tmp_path) == ["after.arrow"]
+
+
+def test_a_raising_callback_does_not_stop_the_writer(tmp_path):
+    def bad(path, exc):
+        raise RuntimeError("callback failed")
+
+    store.publish_later(str(tmp_path), "a", _frame(100), bad)
+    done = Done()
+    store.publish_later(str(tmp_path), "b", _frame(100), done)
+    store.drain()
+    assert done.calls and done.calls[0][1] is None
+
+
+def test_drain_waits_for_every_queued_frame(tmp_path):
+    release = _hold_writer()
+    dones = [Done() for _ in range(3)]
+    for i, d in enumerate(dones):
+        store.publish_later(str(tmp_path), f"q{i}", _frame(1000), d)
+    assert not any(d.calls for d in dones)
+    release.set()
+    store.drain()
+    assert all(len(d.calls) == 1 and d.calls[0][1] is None for d in dones)
