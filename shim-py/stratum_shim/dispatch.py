@@ -199,7 +199,7 @@ def _memo(op, handler, plan, original, args, kwargs, t0, caller):
     return result
 
 
-def _published(lid: str, elapsed_ms: float, path: str | None, exc: BaseException | None) -> None:
+def _published(lid: str, elapsed_ms: float, path: str | None, fmt: str | None, exc: BaseException | None) -> None:
     """The background writer's report (on its thread): announce the result, or give it up so a
     waiting script computes it. One-way messages: the main thread may be inside a request."""
     client = RT.client
@@ -210,6 +210,6 @@ def _published(lid: str, elapsed_ms: float, path: str | None, exc: BaseException
         _safe(client.send, {"t": "abandon", "lid": lid})
         return
     try:
-        client.send({"t": "publish", "lid": lid, "path": path, "format": "arrow", "bytes": os.path.getsize(path), "elapsed_ms": elapsed_ms})
+        client.send({"t": "publish", "lid": lid, "path": path, "format": fmt, "bytes": os.path.getsize(path), "elapsed_ms": elapsed_ms})
     except Exception as e:
         shim_error("publish", e)

@@ -56,7 +56,7 @@ def _memo_allowed(rows: int) -> bool:
     return RT.client is not None and rows >= RT.min_memo_rows and threading.current_thread() is threading.main_thread()
 
 
-def _lids(op, items, memo: bool) -> tuple[str | None, str | None, str | None]:
+def _lids(op, items, memo: bool, hash_arrays: bool = True) -> tuple[str | None, str | None, str | None]:
     """(lid, memo_lid, opaque reason). With memo, local inputs are resolved by content."""
     if memo:
         try:
@@ -66,7 +66,7 @@ def _lids(op, items, memo: bool) -> tuple[str | None, str | None, str | None]:
         except L.Opaque:
             pass
     try:
-        return L.lid_of(op, *items), None, None
+        return L.lid_of(op, *items, hash_arrays=hash_arrays), None, None
     except L.Opaque as e:
         return None, None, str(e)
 
@@ -274,9 +274,10 @@ def _bind(fn, args, kwargs) -> dict:
 class Func(Handler):
     """A library function: arguments bound to its signature, so positional == keyword."""
 
-    def __init__(self, memo=False, clone=False):
+    def __init__(self, memo=False, clone=False, hash_arrays=True):
         self.memo = memo
         self.clone = clone
+        self.hash_arrays = hash_arrays
 
     def prepare(self, op, args, kwargs):
         fn = _FUNCS.get(op)
@@ -295,7 +296,7 @@ class Func(Handler):
             bound = {k: ParamsOf(v) if E.is_estimator(v) else v for k, v in bound.items()}
         data = [v for v in bound.values()]
         plan = Plan(inputs=_data_inputs(data), rows=_first_rows(data))
-        plan.lid, plan.memo_lid, plan.opaque = _lids(op, (bound, E.sklearn_config()), self.memo and _memo_allowed(plan.rows))
+        plan.lid, plan.memo_lid, plan.opaque = _lids(op, (bound, E.sklearn_config()), self.memo and _memo_allowed(plan.rows), self.hash_arrays)
         return plan
 
 
@@ -385,6 +386,9 @@ HANDLERS = {
     "fit": Fit(),
     "apply": Apply(),
     "func": Func(),
+    # metrics: never shared and their results are not data, so their LIDs only label records;
+    # hashing 1M-element label arrays (~10 ms) would cost a third of a binary f1_score
+    "metric": Func(hash_arrays=False),
     "cv": Func(memo=True, clone=True),
     "source": Source(),
 }

@@ -123,7 +123,7 @@ def _patch_sklearn() -> None:
     for name in sklearn.metrics.__all__:
         fn = getattr(sklearn.metrics, name, None)
         if isinstance(fn, types.FunctionType):
-            _patch(sklearn.metrics, name, f"sklearn.metrics.{name}", "func")
+            _patch(sklearn.metrics, name, f"sklearn.metrics.{name}", "metric")
 
 
 def _all_subclasses(root):

@@ -127,6 +127,24 @@ def test_function_args_bound_by_signature(trace, xy):
     assert a == np.mean(y == p)
 
 
+def test_metrics_label_large_arrays_without_hashing_them(trace):
+    """A metric's LID only labels its record (never shared): 1M-element label arrays (~10 ms of
+    SHA-256) are not hashed, small ones still are."""
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 200_000)  # 1.6 MB
+    p = np.where(rng.random(200_000) < 0.1, 1 - y, y)
+    a = sklearn.metrics.f1_score(y, p)
+    first = trace.last()["lid"]
+    b = sklearn.metrics.f1_score(y, p)
+    assert a == b == sklearn.metrics.f1_score.__wrapped__(y, p)
+    assert first.startswith("u") and trace.last()["lid"].startswith("u") and trace.last()["lid"] != first
+    small = y[:1000]
+    sklearn.metrics.f1_score(small, p[:1000])
+    once = trace.last()["lid"]
+    sklearn.metrics.f1_score(small, p[:1000])
+    assert once == trace.last()["lid"] and not once.startswith("u")
+
+
 def test_train_test_split(trace, xy):
     X, y = xy
     a = ms.train_test_split(X, y, test_size=0.25, random_state=0)

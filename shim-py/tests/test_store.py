@@ -1,5 +1,5 @@
-"""The background writer of store.publish_later: the file it writes is the frame as it was when
-published, whatever the script does to the frame next; failures reach the callback; drain waits."""
+"""The background writer of store.publish_later: the file it writes is the frame or Series as it
+was when published, whatever the script does to it next; failures reach the callback; drain waits."""
 
 from __future__ import annotations
 
@@ -28,8 +28,8 @@ class Done:
         self.calls = []
         self.event = threading.Event()
 
-    def __call__(self, path, exc):
-        self.calls.append((path, exc, threading.current_thread().name))
+    def __call__(self, path, fmt, exc):
+        self.calls.append((path, fmt, exc, threading.current_thread().name))
         self.event.set()
 
 
@@ -38,7 +38,7 @@ def _hold_writer():
     release = threading.Event()
     started = threading.Event()
 
-    def block(path, exc):
+    def block(path, fmt, exc):
         started.set()
         release.wait(30)
 
@@ -69,7 +69,7 @@ def test_written_file_is_the_frame_as_published(tmp_path):
     df["f"] *= 2
     release.set()
     store.drain()
-    assert done.calls == [(os.path.join(str(tmp_path), "lid1.arrow"), None, "stratum-publish")]
+    assert done.calls == [(os.path.join(str(tmp_path), "lid1.arrow"), "arrow", None, "stratum-publish")]
     back = bridge.ipc_to_frame(done.calls[0][0])
     pd.testing.assert_frame_equal(back, expected)
     assert df.loc[0, "f"] == -2.0 and df.iloc[1, 0] == 42  # the script's writes took effect
@@ -86,11 +86,35 @@ def test_same_bytes_as_synchronous_publish(tmp_path):
         assert a.read() == b.read()
 
 
-def test_payloads_it_cannot_carry_are_refused(tmp_path):
+@pytest.mark.parametrize("make", [
+    lambda f: f.set_index(f.index * 3),  # not a RangeIndex
+    lambda f: f.assign(t=pd.Timestamp("2020-01-01") + pd.to_timedelta(f["i"] % 1000, unit="s"), n=pd.array(f["i"] % 7, dtype="Int64")),
+    lambda f: f["f"],  # a Series
+    lambda f: f.set_index("s")["i"],
+], ids=["int-index", "datetime-nullable", "series", "str-index-series"])
+def test_other_frames_and_series_are_pickled_as_they_were(tmp_path, make):
+    obj = make(_frame(50_000))
+    expected = obj.copy()
+    release = _hold_writer()
+    done = Done()
+    assert store.publish_later(str(tmp_path), "p", obj, done) > 0
+    obj.iloc[0] = obj.iloc[1]  # the script writes before the writer gets to it
+    if isinstance(obj, pd.DataFrame):
+        obj.loc[obj.index[2], "f"] = -5.0
+    release.set()
+    store.drain()
+    (path, fmt, exc, _), = done.calls
+    assert exc is None and fmt == "pickle" and path.endswith("p.pkl")
+    back = store.load(path, fmt)
+    (pd.testing.assert_frame_equal if isinstance(obj, pd.DataFrame) else pd.testing.assert_series_equal)(back, expected)
+    assert not back.equals(obj)
+
+
+def test_payloads_it_cannot_guard_are_refused(tmp_path):
     done = Done()
     assert store.publish_later(str(tmp_path), "x", {"not": "a frame"}, done) is None
-    assert store.publish_later(str(tmp_path), "x", pd.DataFrame({"a": [1]}, index=[5]), done) is None
-    assert store.publish_later(str(tmp_path), "x", pd.DataFrame({"a": pd.array([1, None], dtype="Int64")}), done) is None
+    assert store.publish_later(str(tmp_path), "x", np.arange(10), done) is None
+    assert store.publish_later(str(tmp_path), "x", (pd.DataFrame({"a": [1]}),), done) is None
     store.drain()
     assert done.calls == [] and os.listdir(tmp_path) == []
 
@@ -100,23 +124,23 @@ def test_a_failed_write_reaches_the_callback_and_leaves_nothing(tmp_path):
     missing = str(tmp_path / "gone")
     assert store.publish_later(missing, "lid", _frame(100), done) is not None
     store.drain()
-    (path, exc, _), = done.calls
-    assert path is None and isinstance(exc, OSError)
+    (path, fmt, exc, _), = done.calls
+    assert path is None and fmt is None and isinstance(exc, OSError)
     ok = Done()
     store.publish_later(str(tmp_path), "after", _frame(100), ok)  # the writer goes on
     store.drain()
-    assert ok.calls[0][1] is None and os.listdir(tmp_path) == ["after.arrow"]
+    assert ok.calls[0][2] is None and os.listdir(tmp_path) == ["after.arrow"]
 
 
 def test_a_raising_callback_does_not_stop_the_writer(tmp_path):
-    def bad(path, exc):
+    def bad(path, fmt, exc):
         raise RuntimeError("callback failed")
 
     store.publish_later(str(tmp_path), "a", _frame(100), bad)
     done = Done()
     store.publish_later(str(tmp_path), "b", _frame(100), done)
     store.drain()
-    assert done.calls and done.calls[0][1] is None
+    assert done.calls and done.calls[0][2] is None
 
 
 def test_drain_waits_for_every_queued_frame(tmp_path):
@@ -127,4 +151,4 @@ def test_drain_waits_for_every_queued_frame(tmp_path):
     assert not any(d.calls for d in dones)
     release.set()
     store.drain()
-    assert all(len(d.calls) == 1 and d.calls[0][1] is None for d in dones)
+    assert all(len(d.calls) == 1 and d.calls[0][2] is None for d in dones)

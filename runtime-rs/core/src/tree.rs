@@ -1063,6 +1063,10 @@ mod bench {
         let data = Data::new(x).unwrap();
         let n = data.n;
         let m = data.x.len();
+        // the ranks are shared by a forest's trees: computed once, outside the timings
+        let t0 = Instant::now();
+        data.ranks();
+        println!("ranks: {:.1} ms", t0.elapsed().as_secs_f64() * 1000.0);
         for (splitter, max_features, min_samples_leaf, max_depth) in [
             (Splitter::Best, (m as f64).sqrt() as usize, 3, 12),
             (
@@ -1100,6 +1104,95 @@ mod bench {
                 t0.elapsed().as_secs_f64() * 100.0,
                 nodes / 10
             );
+        }
+    }
+}
+
+#[cfg(test)]
+mod digest_tmp {
+    use super::*;
+    use std::hash::{DefaultHasher, Hasher};
+
+    fn digest(t: &TreeOut) -> u64 {
+        let mut h = DefaultHasher::new();
+        for v in [&t.left, &t.right, &t.feature, &t.n_node_samples] {
+            h.write_usize(v.len());
+            v.iter().for_each(|&x| h.write_i64(x));
+        }
+        for v in [&t.threshold, &t.impurity, &t.weighted_n_node_samples, &t.values] {
+            h.write_usize(v.len());
+            v.iter().for_each(|&x| h.write_u64(x.to_bits()));
+        }
+        h.write(&t.missing_go_to_left);
+        h.write_i64(t.max_depth);
+        h.finish()
+    }
+
+    #[test]
+    #[ignore]
+    fn tree_digest_tmp() {
+        let path = std::env::var("STRATUM_TREE_BENCH").unwrap();
+        let batches = read_ipc_file(Path::new(&path)).unwrap();
+        let batch = &batches[0];
+        let mut x = Vec::new();
+        let mut y = Vec::new();
+        for (field, col) in batch.schema().fields().iter().zip(batch.columns()) {
+            if field.name().starts_with('x') {
+                x.push(col.as_primitive::<Float32Type>().values().to_vec());
+            } else {
+                y.push(col.as_primitive::<UInt32Type>().values().to_vec());
+            }
+        }
+        // a second, 3-class output derived from a many-valued feature
+        let y1: Vec<u32> = x[7].iter().map(|&v| (v as i64).rem_euclid(3) as u32).collect();
+        for rows in [200_000usize, 20_000, 3_000] {
+            let xs: Vec<Vec<f32>> = x.iter().map(|c| c[..rows].to_vec()).collect();
+            let data = Data::new(xs).unwrap();
+            let n = data.n;
+            let m = data.x.len();
+            let y0 = vec![y[0][..rows].to_vec()];
+            let y2 = vec![y[0][..rows].to_vec(), y1[..rows].to_vec()];
+            let mut line = Vec::new();
+            for (splitter, max_features, msl, max_depth, crit, mwl, multi, boot) in [
+                (Splitter::Best, 6, 3, 12, Criterion::Gini, 0.0, false, true),
+                (Splitter::Random, 18, 4, i32::MAX as i64, Criterion::Gini, 0.0, false, true),
+                (Splitter::Best, m, 1, i32::MAX as i64, Criterion::Gini, 0.0, false, true),
+                (Splitter::Best, 6, 1, 20, Criterion::Entropy, 0.0, false, false),
+                (Splitter::Random, 10, 1, 20, Criterion::Entropy, 5.0, false, true),
+                (Splitter::Best, 10, 2, 15, Criterion::Gini, 7.0, true, true),
+                (Splitter::Random, 10, 2, 15, Criterion::Entropy, 0.0, true, false),
+            ] {
+                if rows == 200_000 && max_features == m {
+                    // one full tree only
+                }
+                let p = Params {
+                    criterion: crit,
+                    splitter,
+                    max_depth,
+                    min_samples_split: 2,
+                    min_samples_leaf: msl,
+                    min_weight_leaf: mwl,
+                    min_impurity_decrease: 0.0,
+                    max_features,
+                    seed: 7,
+                    n_classes: if multi { vec![2, 3] } else { vec![2] },
+                };
+                let mut seed = 3u32;
+                let reps = if rows == 200_000 { 2 } else { 3 };
+                for _ in 0..reps {
+                    let mut w = vec![0.0; n];
+                    if boot {
+                        for _ in 0..n {
+                            w[rand_int(0, n, &mut seed)] += 1.0;
+                        }
+                    } else {
+                        w.iter_mut().for_each(|x| *x = 1.0);
+                    }
+                    let t = build_tree(&data, if multi { &y2 } else { &y0 }, &w, &p).unwrap();
+                    line.push(format!("{}:{:016x}", t.left.len(), digest(&t)));
+                }
+            }
+            println!("DIGEST rows {rows}: {}", line.join(" "));
         }
     }
 }
