@@ -80,9 +80,15 @@ def test_the_pools_found_once_are_reused_until_a_pool_library_loads():
         cores.limit(1)
         cores.limit(2)
         print(cores._controller is found, {i["num_threads"] for i in threadpool_info()})
-        cores._controller_key = frozenset()  # as if a pool library had loaded since
-        cores.limit(1)
-        print(cores._controller is found, {i["num_threads"] for i in threadpool_info()})
+        reads = []
+        native_key = cores._native_key
+        cores._native_key = lambda: reads.append(1) or native_key()
+        cores.limit(1)  # no module imported since: the mapped libraries are not read again
+        print(cores._controller is found, len(reads))
+        cores._controller_key = frozenset()  # as if a pool library had loaded since ...
+        import colorsys  # ... with an import
+        cores.limit(2)
+        print(cores._controller is found, {i["num_threads"] for i in threadpool_info()}, len(reads))
         """
     )
-    assert out.split("\n")[:2] == ["True {2}", "False {1}"]
+    assert out.split("\n")[:3] == ["True {2}", "True 0", "False {2} 1"]
