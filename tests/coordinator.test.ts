@@ -6,7 +6,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { BatchReport, Coordinator } from '../src/exec/coordinator';
 import { pythonPath } from '../src/exec/paths';
-import { encodeFrame } from '../src/trace/protocol';
+import { encodeFrame, FrameDecoder } from '../src/trace/protocol';
 
 const SCRIPTS: Record<string, string> = {
   ok_main: `import sys, os\nprint(__name__, os.path.isabs(__file__), sys.argv)\nprint(os.getcwd() == ${JSON.stringify('CWD')})\n`,
@@ -169,6 +169,30 @@ describe('coordinator with misbehaving scripts', () => {
     expect(coord.protocolErrors).toBe(before + 4);
     const again = await coord.runScripts(['ok_main.py'], { cwd: dir });
     expect(again.scripts[0].status).toBe('ok');
+  });
+
+  test('a one-way publish the store refuses hands the computation to the next asker', async () => {
+    // a raw client: hello, lookup (it owns the LID), then a one-way publish of a file outside the store
+    const replies: Record<string, unknown>[] = [];
+    const decoder = new FrameDecoder();
+    const owner = net.createConnection(coord.socketPath);
+    owner.on('data', (chunk) => replies.push(...(decoder.push(chunk) as Record<string, unknown>[])));
+    const lid = 'ab'.repeat(16);
+    const until = async (n: number) => {
+      for (let i = 0; i < 200 && replies.length < n; i++) await new Promise((r) => setTimeout(r, 10));
+    };
+    owner.write(encodeFrame({ t: 'hello', script: 'raw', pid: 1 }));
+    owner.write(encodeFrame({ t: 'lookup', id: 1, op: 'x', lid }));
+    await until(1);
+    expect(replies[0]).toMatchObject({ id: 1, status: 'compute' });
+    const errors = coord.shimErrors;
+    owner.write(encodeFrame({ t: 'publish', lid, path: '/etc/passwd', format: 'pickle', bytes: 1, elapsed_ms: 30 }));
+    owner.write(encodeFrame({ t: 'lookup', id: 2, op: 'x', lid }));
+    await until(2);
+    expect(replies[1]).toMatchObject({ id: 2, status: 'compute' }); // not a hit on /etc/passwd
+    expect(replies).toHaveLength(2); // no reply to the one-way publish
+    expect(coord.shimErrors).toBe(errors + 1);
+    owner.destroy();
   });
 });
 

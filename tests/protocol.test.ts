@@ -31,5 +31,8 @@ describe('frame protocol', () => {
     expect(() => validateMessage({ t: 'lookup', id: 1, op: 'x' })).toThrow(/lid/);
     expect(() => validateMessage({ t: 'publish', id: 1, lid: 'a', path: 3, format: 'pickle' })).toThrow(/path/);
     expect(validateMessage({ t: 'lookup', id: 1, op: 'pd.read_csv', source: { path: '/x' } })).toMatchObject({ t: 'lookup' });
+    // the shim's background writer announces results one way: no id, no reply
+    expect(validateMessage({ t: 'publish', lid: 'a', path: '/s/a.arrow', format: 'arrow', bytes: 1 })).toMatchObject({ t: 'publish' });
+    expect(() => validateMessage({ t: 'publish', id: 'x', lid: 'a', path: '/s/a.arrow', format: 'arrow' })).toThrow(/id/);
   });
 });
