@@ -5,6 +5,7 @@ Kept free of imports of the rest of the shim so that workers and tests can load 
 
 from __future__ import annotations
 
+import json
 import math
 import mmap
 import os
@@ -19,6 +20,11 @@ __all__ = ["ipc_to_frame", "frame_to_ipc", "frame_table", "write_table", "column
 
 # schema metadata of a read_csv result whose column labels are the integers 0..n (header=None)
 INT_LABELS = b"stratum.int_labels"
+# schema metadata of a frame the shim published (frame_table): JSON {"index": ...} describing an
+# index other than the default RangeIndex, and datetime / timedelta columns stored as their int64
+# values (NaT included, never null), to be viewed back as such
+FRAME = b"stratum.frame"
+_INDEX_COLUMN = "__stratum_index__"
 
 _NUMPY_TYPES = {
     np.dtype("int64"): pa.int64(),
@@ -43,15 +49,26 @@ def ipc_to_frame(path: str) -> pd.DataFrame:
     table = pa.ipc.open_file(pa.BufferReader(buf)).read_all()
     if not len(mm) or table.num_rows == 0:
         return table.to_pandas()
+    meta = table.schema.metadata or {}
+    frame = json.loads(meta[FRAME]) if FRAME in meta else None
     base = buf.address
     columns = {}
     for name, col in zip(table.column_names, table.columns):
-        view = _numpy_view(mm, base, col)
+        view = _numpy_view(mm, base, col, temporal=frame is not None)
         columns[name] = view if view is not None else col.to_pandas()
     if len(columns) != table.num_columns:  # duplicate names: let pyarrow handle them
         return table.to_pandas()
-    df = pd.DataFrame(columns, copy=False)
-    if (table.schema.metadata or {}).get(INT_LABELS) == b"1":  # read_csv(header=None)
+    index = None
+    if frame is not None and frame.get("index"):
+        spec = frame["index"]
+        if spec["kind"] == "range":
+            index = pd.RangeIndex(spec["start"], spec["start"] + spec["step"] * table.num_rows, spec["step"], name=spec["name"])
+        else:
+            index = pd.Index(columns.pop(_INDEX_COLUMN), dtype=np.int64, name=spec["name"], copy=False)
+    df = pd.DataFrame(columns, copy=False)  # (to_pandas Series carry a RangeIndex: set the index after)
+    if index is not None:
+        df.index = index
+    if meta.get(INT_LABELS) == b"1":  # read_csv(header=None)
         df.columns = pd.Index(np.arange(table.num_columns, dtype=np.int64))
     return df
 
@@ -227,9 +244,13 @@ def _parquet_views(table: pa.Table) -> dict:
     return views
 
 
-def _numpy_view(mm, base: int, col: pa.ChunkedArray):
-    """A writable numpy view of a null-free int64/float64 column inside the mapping, or None."""
+def _numpy_view(mm, base: int, col: pa.ChunkedArray, temporal: bool = False):
+    """A writable numpy view of a null-free int64/float64 column inside the mapping, or None.
+    With temporal, also of timestamp / duration columns (a frame the shim published: its NaT
+    are int64 values, not nulls) as datetime64 / timedelta64 of their unit."""
     dtype = {pa.int64(): np.int64, pa.float64(): np.float64}.get(col.type)
+    if dtype is None and temporal and (pa.types.is_timestamp(col.type) and col.type.tz is None or pa.types.is_duration(col.type)):
+        dtype = np.dtype(f"{'M' if pa.types.is_timestamp(col.type) else 'm'}8[{col.type.unit}]")
     if dtype is None or col.num_chunks != 1 or col.null_count:
         return None
     arr = col.chunk(0)
@@ -247,9 +268,33 @@ def _is_default_str(dtype: object) -> bool:
     return isinstance(na, float) and math.isnan(na)
 
 
+def _default_index(idx) -> bool:
+    return type(idx) is pd.RangeIndex and idx.start == 0 and idx.step == 1 and idx.name is None
+
+
+def _index_spec(df: pd.DataFrame):
+    """How frame_table stores the index: None for the default RangeIndex, a dict for another
+    RangeIndex or an int64 Index (name None or a str), False when it cannot."""
+    idx = df.index
+    if _default_index(idx):
+        return None
+    if len(df) == 0 or not (idx.name is None or type(idx.name) is str) or not df.flags.allows_duplicate_labels:
+        return False
+    if type(idx) is pd.RangeIndex:
+        return {"kind": "range", "start": int(idx.start), "step": int(idx.step), "name": idx.name}
+    if type(idx) is pd.Index and idx.dtype == np.int64 and _INDEX_COLUMN not in df.columns:
+        return {"kind": "column", "name": idx.name}
+    return False
+
+
+def _temporal(dtype) -> bool:
+    """datetime64 / timedelta64 without a time zone, in any unit numpy and pandas share."""
+    return isinstance(dtype, np.dtype) and dtype.kind in "mM" and np.datetime_data(dtype)[0] in ("s", "ms", "us", "ns")
+
+
 def _exact(df: pd.DataFrame) -> bool:
-    idx, cols = df.index, df.columns
-    if not (type(idx) is pd.RangeIndex and idx.start == 0 and idx.step == 1 and idx.name is None):
+    cols = df.columns
+    if _index_spec(df) is False:
         return False
     if type(cols) is not pd.Index or not _is_default_str(cols.dtype) or cols.name is not None:
         return False
@@ -257,7 +302,15 @@ def _exact(df: pd.DataFrame) -> bool:
         return False
     if not all(type(c) is str for c in cols):
         return False
-    return all(dt in _NUMPY_TYPES or _is_default_str(dt) for dt in df.dtypes)
+    temporal_ok = len(df) > 0  # an empty table goes through to_pandas, which has no NaT values to keep
+    return all(dt in _NUMPY_TYPES or _is_default_str(dt) or (temporal_ok and _temporal(dt)) for dt in df.dtypes)
+
+
+def _int64_array(values: np.ndarray, arrow_type: pa.DataType) -> pa.Array:
+    """values' int64 representation as an Arrow array of arrow_type, without a copy and without
+    a null bitmap (NaT stays its int64 value)."""
+    data = np.ascontiguousarray(values).view(np.int64)
+    return pa.Array.from_buffers(arrow_type, len(data), [None, pa.py_buffer(data)])
 
 
 def frame_to_ipc(df: pd.DataFrame, path: str) -> bool:
@@ -284,16 +337,29 @@ def frame_table(df: pd.DataFrame) -> tuple[pa.Table, list] | None:
     """
     if not isinstance(df, pd.DataFrame) or not _exact(df):
         return None
-    arrays, borrowed = {}, []
+    arrays, borrowed, meta = {}, [], {}
     for name in df.columns:
         col = df[name]
         borrowed.append(col)
         if col.dtype in _NUMPY_TYPES:
             # from numpy, NaN stays a value with its exact bits (from_pandas would make it null)
             arrays[name] = pa.array(col.to_numpy(), type=_NUMPY_TYPES[col.dtype])
+        elif _temporal(col.dtype):
+            unit = np.datetime_data(col.dtype)[0]
+            arrays[name] = _int64_array(col.to_numpy(), (pa.timestamp if col.dtype.kind == "M" else pa.duration)(unit))
+            meta["temporal"] = True
         else:
             arrays[name] = pa.array(col.array, type=pa.large_string())
-    return pa.table(arrays), borrowed
+    spec = _index_spec(df)
+    if spec is not None:
+        meta["index"] = spec
+        if spec["kind"] == "column":
+            arrays[_INDEX_COLUMN] = pa.array(df.index.to_numpy(), type=pa.int64())
+            borrowed.append(df.index)
+    table = pa.table(arrays)
+    if meta:
+        table = table.replace_schema_metadata({FRAME: json.dumps(meta).encode()})
+    return table, borrowed
 
 
 def write_table(table: pa.Table, path: str) -> None:

@@ -87,11 +87,11 @@ def test_same_bytes_as_synchronous_publish(tmp_path):
 
 
 @pytest.mark.parametrize("make", [
-    lambda f: f.set_index(f.index * 3),  # not a RangeIndex
+    lambda f: f.set_axis(f["i"].astype(str), axis=0),  # a str index
     lambda f: f.assign(t=pd.Timestamp("2020-01-01") + pd.to_timedelta(f["i"] % 1000, unit="s"), n=pd.array(f["i"] % 7, dtype="Int64")),
     lambda f: f["f"],  # a Series
     lambda f: f.set_index("s")["i"],
-], ids=["int-index", "datetime-nullable", "series", "str-index-series"])
+], ids=["str-index", "datetime-nullable", "series", "str-index-series"])
 def test_other_frames_and_series_are_pickled_as_they_were(tmp_path, make):
     obj = make(_frame(50_000))
     expected = obj.copy()
@@ -152,3 +152,50 @@ def test_drain_waits_for_every_queued_frame(tmp_path):
     release.set()
     store.drain()
     assert all(len(d.calls) == 1 and d.calls[0][2] is None for d in dones)
+
+
+def _as_published(df):
+    """A frame with the shim's default labels (str columns), as pandas builds them."""
+    df.columns = pd.Index(list(df.columns), dtype="str")
+    return df
+
+
+@pytest.mark.parametrize("make", [
+    lambda f: f.set_index(f.index * 3 + 7),  # an int64 index
+    lambda f: f.rename_axis("row").iloc[::-2],  # a named RangeIndex with a negative step
+    lambda f: f.iloc[10:],  # RangeIndex(10, n)
+    lambda f: f.assign(t=pd.to_datetime(f["i"] % 10**9, unit="s").where(f["f"] > 0)),  # datetime64[ns] with NaT
+    lambda f: f.assign(t=(pd.Timestamp("2000-01-01") + pd.to_timedelta(f["i"] % 10**6, unit="s")).astype("M8[s]")),
+    lambda f: f.assign(d=pd.to_timedelta(f["i"] % 10**6, unit="ms").where(f["f"] < 0).astype("m8[ms]"),
+                       u=pd.to_datetime(f["i"] % 10**6, unit="us").astype("M8[us]")),
+    lambda f: f[f["f"] > 0.5],  # a filtered int64 index
+    lambda f: f.sort_values("s", kind="stable").rename_axis("k"),
+], ids=["int-index", "named-range-step", "range-start", "datetime-nat", "datetime-s", "timedelta-ms-us", "filtered", "sorted-named"])
+def test_more_frames_round_trip_exactly_through_arrow(tmp_path, make):
+    df = _as_published(make(_frame(20_000)))
+    path = str(tmp_path / "f.arrow")
+    assert bridge.frame_to_ipc(df, path)
+    back = bridge.ipc_to_frame(path)
+    pd.testing.assert_frame_equal(back, df, check_exact=True, check_index_type=True, check_column_type=True)
+    assert list(back.dtypes) == list(df.dtypes) and type(back.index) is type(df.index) and back.index.name == df.index.name
+    for c in df.columns:  # NaN and NaT bits too
+        if df[c].dtype.kind in "fmM":
+            assert np.array_equal(back[c].to_numpy().view(np.int64), df[c].to_numpy().view(np.int64)), c
+    # numeric and temporal columns are views of the file's mapping; a write changes only this frame
+    t = next((c for c in df.columns if df[c].dtype.kind in "mM"), None)
+    if t is not None:
+        assert not back[t].to_numpy().flags.owndata
+        back.iloc[0, list(back.columns).index(t)] = pd.NaT
+        assert bridge.ipc_to_frame(path)[t].iloc[0] is not pd.NaT or df[t].iloc[0] is pd.NaT
+
+
+def test_dedup_result_goes_to_the_background_writer_as_arrow(tmp_path):
+    """drop_duplicates keeps a filtered index and the frame's dates: Arrow now, not a pickle."""
+    f = _as_published(_frame(50_000).assign(t=pd.date_range("2020-01-01", periods=50_000, freq="min")))
+    out = f.drop_duplicates(["s", "b"])
+    done = Done()
+    store.publish_later(str(tmp_path), "dd", out, done)
+    store.drain()
+    (path, fmt, exc, _), = done.calls
+    assert exc is None and fmt == "arrow"
+    pd.testing.assert_frame_equal(store.load(path, fmt), out, check_exact=True, check_index_type=True)

@@ -267,17 +267,20 @@ def test_numeric_columns_reach_pandas_without_a_copy(tmp_path, kernel, bridge):
 @pytest.mark.parametrize(
     "make",
     [
-        lambda: pd.DataFrame({"a": [1, 2]}, index=[5, 6]),
         lambda: pd.DataFrame({0: [1, 2]}),
         lambda: pd.DataFrame({"a": pd.array([1, None], dtype="Int64")}),
         lambda: pd.DataFrame({"a": pd.Categorical(["x", "y"])}),
-        lambda: pd.DataFrame({"a": pd.to_datetime(["2020-01-01", "2020-01-02"])}),
+        lambda: pd.DataFrame({"a": pd.to_datetime(["2020-01-01", "2020-01-02"]).tz_localize("UTC")}),
+        lambda: pd.DataFrame({"a": pd.to_datetime(["2020-01-01", "2020-01-02"])}).iloc[:0],  # empty
+        lambda: pd.DataFrame({"a": [1, 2]}, index=pd.Index([5, 6], name=0)),  # index name not a str
+        lambda: pd.DataFrame({"a": [1, 2]}, index=pd.Index(["x", "y"])),  # str index
+        lambda: pd.DataFrame({"a": [1, 2]}, index=pd.Index([5, 6], dtype=np.int32)),
+        lambda: pd.DataFrame({"a": [1, 2], "__stratum_index__": [3, 4]}, index=[5, 6]),
         lambda: pd.DataFrame({"a": np.array([1, 2], dtype=np.int32)}),
         lambda: pd.DataFrame({"a": np.array(["x", 1], dtype=object)}),
         lambda: pd.DataFrame({"a": [1]}).set_axis(pd.Index(["a"], dtype=object), axis=1),
         lambda: pd.DataFrame([[1, 2]], columns=pd.MultiIndex.from_tuples([("a", "b"), ("a", "c")])),
         lambda: pd.DataFrame({"a": pd.array(["x"], dtype=pd.StringDtype("python"))}),
-        lambda: pd.DataFrame({"a": [1, 2]}).iloc[::-1],
     ],
 )
 def test_frame_to_ipc_refuses_unsupported(tmp_path, bridge, make):
