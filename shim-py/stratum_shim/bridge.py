@@ -330,10 +330,11 @@ def frame_table(df: pd.DataFrame) -> tuple[pa.Table, list] | None:
     """The Arrow table frame_to_ipc writes for ``df`` and the columns (Series) it borrows from,
     or None for frames ipc_to_frame could not give back exactly.
 
-    int64/float64 columns are borrowed without a copy. Whoever writes the table later (another
-    thread) must keep the borrowed Series alive until then: while they live, pandas' copy-on-write
-    copies a block before a write to it (``df.loc[i, c] = v``), so the table never sees the
-    script's later writes. Without them the write would land in the table's memory.
+    int64 / float64 / datetime64 / timedelta64 columns and an int64 index are borrowed without a
+    copy. Whoever writes the table later (another thread) must keep the borrowed Series alive
+    until then: while they live, pandas' copy-on-write copies a block before a write to it
+    (``df.loc[i, c] = v``), so the table never sees the script's later writes. Without them the
+    write would land in the table's memory.
     """
     if not isinstance(df, pd.DataFrame) or not _exact(df):
         return None

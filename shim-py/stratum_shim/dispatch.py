@@ -40,7 +40,7 @@ class Runtime:
     min_memo_rows = int(os.environ.get("STRATUM_MEMO_MIN_ROWS", "1000"))
     min_memo_rows_pandas = int(os.environ.get("STRATUM_MEMO_MIN_ROWS_PANDAS", "50000"))
     publish_min_ms = float(os.environ.get("STRATUM_PUBLISH_MIN_MS", "20"))
-    publish_thread = os.environ.get("STRATUM_PUBLISH_THREAD", "1") != "0"  # plain frames written in the background
+    publish_thread = os.environ.get("STRATUM_PUBLISH_THREAD", "1") != "0"  # frames and Series written in the background
     errors = 0
     calls = 0  # user-level traced calls so far (names of prefix sharing live within one)
 
