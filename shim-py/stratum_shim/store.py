@@ -117,13 +117,11 @@ def _write_loop(q: queue.Queue) -> None:
         write, done, keep = q.get()
         try:
             try:
-                path, fmt = write()
+                (path, fmt), exc = write(), None
             except BaseException as e:  # noqa: BLE001 - reported through done()
-                write = keep = None
-                done(None, None, e)
-            else:
-                write = keep = None  # written: the script's frame need not stay borrowed
-                done(path, fmt, None)
+                (path, fmt), exc = (None, None), e
+            write = keep = None  # written or failed: the script's frame need not stay borrowed
+            done(path, fmt, exc)
         except BaseException:  # noqa: BLE001 - done() reports its own failures; the loop must go on
             pass
         finally:
