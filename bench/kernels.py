@@ -204,6 +204,10 @@ CASES = {
     "merge_left": lambda: merge_case("left"),
     "drop_duplicates": lambda: groupby_case(lambda tx: tx.drop_duplicates(["customer_id", "category"])),
     "duplicated_3": lambda: groupby_case(lambda tx: tx.duplicated(["customer_id", "amount", "channel"]).to_frame()),
+    "sort_values_2": lambda: groupby_case(lambda tx: tx.sort_values(["category", "amount"], ascending=[True, False])),
+    "sort_values_id_date": lambda: groupby_case(lambda tx: tx.sort_values(["customer_id", "date"])),
+    "sort_values_stable": lambda: groupby_case(lambda tx: tx.sort_values("amount", kind="stable")),
+    "sort_values_tied": lambda: groupby_case(lambda tx: tx.sort_values("amount", ascending=False)),
 }
 
 seconds, check = CASES[CASE]()

@@ -150,6 +150,11 @@ def column_ref(array: pa.Array) -> dict | None:
         buffers.append([buf.address - start, buf.size])
     if found is None:
         return None
+    try:  # a store result evicted (unlinked) since it was mapped: its columns go by value
+        if os.stat(found[0]).st_ino != found[1]:
+            return None
+    except OSError:
+        return None
     return {"path": found[0], "ino": found[1], "type": str(array.type), "len": len(array),
             "offset": array.offset, "null_count": array.null_count, "buffers": buffers}
 

@@ -35,6 +35,8 @@ library exactly, and the library's own code does everything around it:
   (see ``merge.py``).
 - ``DataFrame.duplicated`` (so ``drop_duplicates``) over two or more columns: the mask (see
   ``dedup.py``).
+- the sort indexers of ``DataFrame.sort_values`` / ``Series.sort_values`` (``lexsort_indexer``,
+  ``nargsort``): the order of the rows (see ``sort.py``).
 - ``SimpleImputer._dense_fit`` for ``median``, ``most_frequent`` and ``mean`` on a C- or
   F-contiguous float64 array (missing values NaN or a number, no indicator): the statistics,
   exactly as np.ma computes them (see runtime-rs impute.rs); validation before it and the
@@ -107,7 +109,7 @@ def install() -> None:
         original = getattr(sklearn.metrics, name)
         _installed.append((sklearn.metrics, name, original))
         setattr(sklearn.metrics, name, make(original))
-    from . import classify, dedup, groupby, merge, scalers, trees
+    from . import classify, dedup, groupby, merge, scalers, sort, trees
 
     register = lambda owner, name, original: _installed.append((owner, name, original))  # noqa: E731
     trees.install(register)
@@ -116,6 +118,7 @@ def install() -> None:
     scalers.install(register)
     merge.install(register)
     dedup.install(register)
+    sort.install(register)
 
 
 def uninstall() -> None:

@@ -18,6 +18,7 @@ interface Addon {
   scaleStats(inPath: string, optionsJson: string, outPath: string): Promise<string>;
   joinIndexers(inPath: string, optionsJson: string, outPath: string): Promise<string>;
   duplicated(inPath: string, optionsJson: string, outPath: string): Promise<string>;
+  sortIndexer(inPath: string, optionsJson: string, outPath: string): Promise<string>;
   hashFile(path: string): Promise<string>;
   version(): string;
 }
@@ -50,7 +51,7 @@ export function loadRuntime(): Addon {
 }
 
 /** Runs a file-to-file kernel of the addon; failures name the kernel and its input. */
-async function runKernel(name: 'readCsv' | 'readParquet' | 'countVocab' | 'hashFeatures' | 'rocAuc' | 'binaryScore' | 'imputeStats' | 'encodeFit' | 'encodeTransform' | 'treeFit' | 'groupbyAgg' | 'labelCodes' | 'scaleStats' | 'joinIndexers' | 'duplicated', label: string, input: string, options: Record<string, unknown>, outPath: string): Promise<KernelResult> {
+async function runKernel(name: Exclude<keyof Addon, 'hashFile' | 'version'>, label: string, input: string, options: Record<string, unknown>, outPath: string): Promise<KernelResult> {
   try {
     return JSON.parse(await loadRuntime()[name](input, JSON.stringify(options), outPath)) as KernelResult;
   } catch (e) {
@@ -84,6 +85,8 @@ export const scaleStats = (input: string, options: Record<string, unknown>, outP
 export const joinIndexers = (input: string, options: Record<string, unknown>, outPath: string) => runKernel('joinIndexers', 'join_indexers', input, options, outPath);
 /** pandas' DataFrame.duplicated over several columns: the mask (uint8). */
 export const duplicated = (input: string, options: Record<string, unknown>, outPath: string) => runKernel('duplicated', 'duplicated', input, options, outPath);
+/** pandas' sort indexers (lexsort_indexer / nargsort): the order of the rows (int64). */
+export const sortIndexer = (input: string, options: Record<string, unknown>, outPath: string) => runKernel('sortIndexer', 'sort_indexer', input, options, outPath);
 
 /** SimpleImputer's statistics (mean / median / most_frequent) of float64 columns, one per column. */
 export const imputeStats = (input: string, options: Record<string, unknown>, outPath: string) => runKernel('imputeStats', 'impute_stats', input, options, outPath);

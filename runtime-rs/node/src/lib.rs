@@ -14,6 +14,7 @@ mod join;
 mod metrics;
 mod parquet;
 mod scale;
+mod sort;
 mod task;
 mod text;
 mod tree;
