@@ -169,6 +169,16 @@ def merge_case(how):
     return [t], f"{out.shape} {list(out.dtypes.astype(str))} {pd.util.hash_pandas_object(out).sum()}"
 
 
+def describe_case():
+    """describe() of the transactions table as read_csv gives it: its three numeric columns
+    (transaction_id, customer_id int64; amount float64), under stratum mapped store columns."""
+    tx = pd.read_csv(os.path.join(DATA, "transactions.csv"))
+    t0 = time.perf_counter()
+    out = tx.describe()
+    t = time.perf_counter() - t0
+    return [t], f"{out.shape} {list(out.index)} {list(out.columns)} {digest(__import__('numpy').ascontiguousarray(out.to_numpy()))}"
+
+
 CASES = {
     "read_csv": case_read_csv,
     "read_parquet": case_read_parquet,
@@ -204,6 +214,8 @@ CASES = {
     "merge_left": lambda: merge_case("left"),
     "drop_duplicates": lambda: groupby_case(lambda tx: tx.drop_duplicates(["customer_id", "category"])),
     "duplicated_3": lambda: groupby_case(lambda tx: tx.duplicated(["customer_id", "amount", "channel"]).to_frame()),
+    "nunique": lambda: groupby_case(lambda tx: tx.nunique()),
+    "describe": describe_case,
     "sort_values_2": lambda: groupby_case(lambda tx: tx.sort_values(["category", "amount"], ascending=[True, False])),
     "sort_values_id_date": lambda: groupby_case(lambda tx: tx.sort_values(["customer_id", "date"])),
     "sort_values_stable": lambda: groupby_case(lambda tx: tx.sort_values("amount", kind="stable")),

@@ -156,6 +156,8 @@ const KERNEL_CASES: { name: string; kernel: string; size: (rows: number) => stri
   { name: 'merge_left', kernel: "merge(on='customer_id', how='left')", size: (r) => `${(5 * r).toLocaleString('en')} x ${r.toLocaleString('en')}` },
   { name: 'drop_duplicates', kernel: "drop_duplicates(['customer_id', 'category'])", size: (r) => `${(5 * r).toLocaleString('en')} rows` },
   { name: 'duplicated_3', kernel: "duplicated(['customer_id', 'amount', 'channel'])", size: (r) => `${(5 * r).toLocaleString('en')} rows` },
+  { name: 'nunique', kernel: 'nunique() (7 columns: 3 int64, float64, datetime, 2 str)', size: (r) => `${(5 * r).toLocaleString('en')} rows x 7` },
+  { name: 'describe', kernel: 'describe() (read_csv frame: 2 int64 + 1 float64 columns)', size: (r) => `${(5 * r).toLocaleString('en')} rows x 3` },
   { name: 'sort_values_2', kernel: "sort_values(['category', 'amount'], ascending=[True, False])", size: (r) => `${(5 * r).toLocaleString('en')} rows` },
   { name: 'sort_values_id_date', kernel: "sort_values(['customer_id', 'date'])", size: (r) => `${(5 * r).toLocaleString('en')} rows` },
   { name: 'sort_values_stable', kernel: "sort_values('amount', kind='stable')", size: (r) => `${(5 * r).toLocaleString('en')} rows` },

@@ -273,6 +273,42 @@ describe('kernel substitutions under the coordinator', () => {
     expect(r.batch.shim_errors).toBe(0);
   }, 300000);
 
+  test('DataFrame.describe / Series.describe of int64 / float64 columns: randomised frames and call forms give bit-identical results through the describe kernel; what NumPy warns about and unsupported calls stay with pandas', async () => {
+    const r = await coord.runScripts(['tests/py/kernel_describe_conformance.py'], { cwd: ROOT, outDir: out });
+    const s = r.scripts[0];
+    const stderr = fs.readFileSync(s.stderr_path, 'utf8');
+    expect({ status: s.status, stderr }).toEqual({ status: 'ok', stderr: '' });
+    const m = /describe kernel conformance: (\d+) cases identical, (\d+) kernel runs, (\d+) declined/.exec(fs.readFileSync(s.stdout_path, 'utf8'));
+    expect(m).not.toBeNull();
+    expect(Number(m![1])).toBeGreaterThanOrEqual(500);
+    expect(Number(m![2])).toBeGreaterThanOrEqual(300);
+    expect(r.batch.kernels.describe).toBe(Number(m![2]));
+    // the kernel declines only what NumPy warns about (pandas must warn itself) and statistics
+    // that depend on which of 0.0 and -0.0 NumPy reads; the script predicted each of them
+    const declines = Object.keys(r.batch.kernel_declined).filter((k) => k.startsWith('describe'));
+    for (const why of declines) {
+      expect(why).toMatch(/^describe: column \d+: (an infinite value|the sum overflows|a square overflows|the sum of squares overflows|a quantile overflows|the min or max is a zero|a quantile depends on the order of 0\.0 and -0\.0)/);
+    }
+    expect(declines.reduce((sum, k) => sum + r.batch.kernel_declined[k], 0)).toBe(Number(m![3]));
+    expect(Number(m![3])).toBeGreaterThanOrEqual(20);
+    expect(r.batch.shim_errors).toBe(0);
+  }, 300000);
+
+  test('DataFrame.nunique / Series.nunique: randomised frames, Series and call forms give identical results through the nunique kernel; other calls stay with pandas', async () => {
+    const r = await coord.runScripts(['tests/py/kernel_nunique_conformance.py'], { cwd: ROOT, outDir: out });
+    const s = r.scripts[0];
+    const stderr = fs.readFileSync(s.stderr_path, 'utf8');
+    expect({ status: s.status, stderr }).toEqual({ status: 'ok', stderr: '' });
+    const m = /nunique kernel conformance: (\d+) cases identical, (\d+) kernel runs/.exec(fs.readFileSync(s.stdout_path, 'utf8'));
+    expect(m).not.toBeNull();
+    expect(Number(m![1])).toBeGreaterThanOrEqual(550);
+    expect(Number(m![2])).toBeGreaterThanOrEqual(300);
+    expect(r.batch.kernels.nunique).toBe(Number(m![2]));
+    // the shim checks what the kernel supports: nothing reaches it that it declines
+    expect(Object.keys(r.batch.kernel_declined).filter((k) => k.startsWith('nunique'))).toEqual([]);
+    expect(r.batch.shim_errors).toBe(0);
+  }, 300000);
+
   test('sort_values (DataFrame and Series): randomised keys and call forms give identical results through the sort_indexer kernel; unstable sorts of tied keys are declined; other calls stay with pandas', async () => {
     const r = await coord.runScripts(['tests/py/kernel_sort_conformance.py'], { cwd: ROOT, outDir: out });
     const s = r.scripts[0];

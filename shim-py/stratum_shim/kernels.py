@@ -35,6 +35,11 @@ library exactly, and the library's own code does everything around it:
   (see ``merge.py``).
 - ``DataFrame.duplicated`` (so ``drop_duplicates``) over two or more columns: the mask (see
   ``dedup.py``).
+- ``DataFrame.nunique`` / ``Series.nunique`` (axis 0): the distinct values of every supported
+  column, counted in parallel (see ``nunique.py``).
+- ``describe_ndframe`` (its name in ``pandas.core.generic``: ``Series.describe`` /
+  ``DataFrame.describe``): the numbers of the int64 / float64 columns, answered to pandas' own
+  ``describe_numeric_1d`` (see ``describe.py``).
 - the sort indexers of ``DataFrame.sort_values`` / ``Series.sort_values`` (``lexsort_indexer``,
   ``nargsort``): the order of the rows (see ``sort.py``).
 - ``SimpleImputer._dense_fit`` for ``median``, ``most_frequent`` and ``mean`` on a C- or
@@ -109,7 +114,7 @@ def install() -> None:
         original = getattr(sklearn.metrics, name)
         _installed.append((sklearn.metrics, name, original))
         setattr(sklearn.metrics, name, make(original))
-    from . import classify, dedup, groupby, merge, scalers, sort, trees
+    from . import classify, dedup, describe, groupby, merge, nunique, scalers, sort, trees
 
     register = lambda owner, name, original: _installed.append((owner, name, original))  # noqa: E731
     trees.install(register)
@@ -118,6 +123,8 @@ def install() -> None:
     scalers.install(register)
     merge.install(register)
     dedup.install(register)
+    nunique.install(register)
+    describe.install(register)
     sort.install(register)
 
 

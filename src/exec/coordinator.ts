@@ -13,7 +13,7 @@ import type { KernelReply, LookupReply, ShimMessage, SourceInfo } from '../trace
 import { csvKernelOptions, parquetKernelOptions } from './kernels';
 import { Asker, MemoTable } from './memo';
 import { killGroup, Zygote } from './pool';
-import { binaryScore, countVocab, duplicated, encodeFit, encodeTransform, groupbyAgg, hashFeatures, hashFile, imputeStats, joinIndexers, KernelResult, labelCodes, readCsv, readParquet, rocAuc, scaleStats, sortIndexer, treeFit } from './runtime';
+import { binaryScore, countVocab, describe, duplicated, encodeFit, encodeTransform, groupbyAgg, hashFeatures, hashFile, imputeStats, joinIndexers, KernelResult, labelCodes, nunique, readCsv, readParquet, rocAuc, scaleStats, sortIndexer, treeFit } from './runtime';
 import { ResultStore } from './store';
 
 export interface CoordinatorOptions {
@@ -488,6 +488,8 @@ const KERNELS: Record<string, (input: string, options: Record<string, unknown>, 
   scale_stats: scaleStats,
   join_indexers: joinIndexers,
   duplicated,
+  nunique,
+  describe,
   sort_indexer: sortIndexer,
 };
 

@@ -18,6 +18,8 @@ interface Addon {
   scaleStats(inPath: string, optionsJson: string, outPath: string): Promise<string>;
   joinIndexers(inPath: string, optionsJson: string, outPath: string): Promise<string>;
   duplicated(inPath: string, optionsJson: string, outPath: string): Promise<string>;
+  nunique(inPath: string, optionsJson: string, outPath: string): Promise<string>;
+  describe(inPath: string, optionsJson: string, outPath: string): Promise<string>;
   sortIndexer(inPath: string, optionsJson: string, outPath: string): Promise<string>;
   hashFile(path: string): Promise<string>;
   version(): string;
@@ -85,6 +87,10 @@ export const scaleStats = (input: string, options: Record<string, unknown>, outP
 export const joinIndexers = (input: string, options: Record<string, unknown>, outPath: string) => runKernel('joinIndexers', 'join_indexers', input, options, outPath);
 /** pandas' DataFrame.duplicated over several columns: the mask (uint8). */
 export const duplicated = (input: string, options: Record<string, unknown>, outPath: string) => runKernel('duplicated', 'duplicated', input, options, outPath);
+/** pandas' nunique of columns: per column the distinct values that are not missing and whether one is missing. */
+export const nunique = (input: string, options: Record<string, unknown>, outPath: string) => runKernel('nunique', 'nunique', input, options, outPath);
+/** pandas' describe() of int64 / float64 columns: count, mean, std, min, quantiles, max per column. */
+export const describe = (input: string, options: Record<string, unknown>, outPath: string) => runKernel('describe', 'describe', input, options, outPath);
 /** pandas' sort indexers (lexsort_indexer / nargsort): the order of the rows (int64). */
 export const sortIndexer = (input: string, options: Record<string, unknown>, outPath: string) => runKernel('sortIndexer', 'sort_indexer', input, options, outPath);
 

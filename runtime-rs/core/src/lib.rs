@@ -2,6 +2,7 @@
 
 pub mod csv;
 pub mod dedup;
+pub mod describe;
 pub mod encode;
 pub mod error;
 pub mod file;
@@ -13,6 +14,7 @@ pub mod ipc;
 pub mod join;
 pub mod labels;
 pub mod metrics;
+pub mod nunique;
 pub mod parquet;
 pub mod parse;
 pub mod scale;
@@ -23,6 +25,7 @@ pub mod tree;
 
 pub use csv::{read_csv_to_ipc, Outcome};
 pub use dedup::duplicated_ipc;
+pub use describe::describe_ipc;
 pub use encode::{encode_fit_ipc, encode_transform_ipc};
 pub use error::Error;
 pub use groupby::groupby_agg_ipc;
@@ -31,6 +34,7 @@ pub use impute::impute_stats_ipc;
 pub use join::join_indexers_ipc;
 pub use labels::label_codes_ipc;
 pub use metrics::{binary_score_ipc, roc_auc_ipc};
+pub use nunique::nunique_ipc;
 pub use parquet::read_parquet_to_ipc;
 pub use scale::scale_stats_ipc;
 pub use sort::sort_indexer_ipc;

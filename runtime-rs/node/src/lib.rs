@@ -5,6 +5,7 @@
 
 mod csv;
 mod dedup;
+mod describe;
 mod encode;
 mod error;
 mod groupby;
@@ -12,6 +13,7 @@ mod impute;
 mod ipc;
 mod join;
 mod metrics;
+mod nunique;
 mod parquet;
 mod scale;
 mod sort;
