@@ -38,8 +38,10 @@ import threading
 import numpy as np
 
 ENABLED = os.environ.get("STRATUM_DESCRIBE_KERNEL", "1") != "0"
-# below this many values (rows x eligible columns) pandas' own is as fast as the round trip
-# (see docs/ARCHITECTURE.md, "describe")
+# below this many values (rows x eligible columns) pandas' own is as fast as the round trip:
+# measured (describe_ndframe, median of 7, pandas vs kernel, ms; store columns / columns
+# written): 10k x 1 1.5 vs 2.0-7.3, 30k x 1 1.7 vs 2.0-2.3, 30k x 3 4.5 vs 3.5-4.4, 100k x 1
+# 3.5 vs 2.4-2.6, 100k x 3 8.8 vs 4.9-6.2, 1M x 3 60 vs 20-32 (docs/ARCHITECTURE.md, "describe")
 MIN_VALUES = int(os.environ.get("STRATUM_KERNEL_MIN_DESCRIBE_ROWS", "100000"))
 stats = {"runs": 0, "declined": 0, "answered": 0, "mismatch": 0}
 _INT64, _FLOAT64 = np.dtype(np.int64), np.dtype(np.float64)
@@ -47,7 +49,8 @@ _INT64, _FLOAT64 = np.dtype(np.int64), np.dtype(np.float64)
 
 class _Local(threading.local):
     # inside a substituted describe_ndframe: the describe_numeric_1d calls pandas will make,
-    # in order, each (name, length, dtype, row of the kernel's result or None for pandas' own)
+    # in order, each (name, length, dtype, percentiles, (values, stat_index) from the kernel's
+    # result or None for pandas' own)
     queue = None
 
 
@@ -118,6 +121,10 @@ def _series(series, percentiles, row):
     return pd.Series(values, index=stat_index, name=series.name, dtype=np.dtype("float"))
 
 
+def _ours(dtype) -> bool:
+    return isinstance(dtype, np.dtype) and dtype in (_INT64, _FLOAT64)
+
+
 def _safe(dtype) -> bool:
     """A column pandas describes without the kernel but cannot fail on: the frame may go."""
     import pandas as pd
@@ -137,27 +144,32 @@ def _plan(*args, obj=None, include=None, exclude=None, percentiles=None, **extra
 
     if nanops._USE_BOTTLENECK or np.geterr()["under"] != "ignore":
         return None
+    # at most this many values are ours: small calls stay with pandas before any other work
+    if isinstance(obj, pd.Series):
+        ours = len(obj) * _ours(obj.dtype)
+    elif isinstance(obj, pd.DataFrame):
+        ours = len(obj) * sum(_ours(dtype) for dtype in obj.dtypes)
+    else:
+        return None
+    if ours < MIN_VALUES:
+        return None
     try:
         pcts = D._refine_percentiles(percentiles)
     except Exception:
         return None  # pandas raises its own error
     if isinstance(obj, pd.Series):
         selected = [obj]
-    elif isinstance(obj, pd.DataFrame):
-        if obj.columns.size == 0:
-            return None
+    else:
         try:
             data = D.DataFrameDescriber(obj=obj, include=include, exclude=exclude)._select_data()
         except Exception:
-            return None  # pandas raises its own error
+            return None  # pandas raises its own error (no columns, none selected)
         selected = [s for _, s in data.items()]
-    else:
-        return None
     expected, arrays, total = [], [], 0
     for s in selected:
         dtype = s.dtype
         numeric = D.select_describe_func(s) is D.describe_numeric_1d
-        if numeric and isinstance(dtype, np.dtype) and dtype in (_INT64, _FLOAT64):
+        if numeric and _ours(dtype):
             expected.append([s.name, len(s), dtype, pcts, len(arrays)])
             arrays.append(s._values)
             total += len(s)
@@ -172,6 +184,8 @@ def _plan(*args, obj=None, include=None, exclude=None, percentiles=None, **extra
 
 
 def _run(original, p, *args, **kwargs):
+    import pandas as pd
+    import pandas.core.methods.describe as D
     import pyarrow as pa
 
     from .kernels import _kernel
@@ -185,9 +199,6 @@ def _run(original, p, *args, **kwargs):
         stats["declined"] += 1
         return None
     stats["runs"] += 1
-    import pandas as pd
-    import pandas.core.methods.describe as D
-
     cols = {name: res.column(name).to_numpy() for name in res.column_names}
     quantile_cols = [cols[f"q{k}"] for k in range(len(pcts))]
     stat_index = pd.Index(["count", "mean", "std", "min", *D.format_percentiles(pcts), "max"])
@@ -203,8 +214,8 @@ def _run(original, p, *args, **kwargs):
             d = [int(cols["count"][j]), cols["mean"][j], cols["std"][j], lo, *(q[j] for q in quantile_cols), hi]
             row = (np.array(d, dtype=np.float64), stat_index)
         queue.append((name, length, dtype, pc, row))
-    _tls.queue = queue
+    saved, _tls.queue = _tls.queue, queue
     try:
         return original(*args, **kwargs)
     finally:
-        _tls.queue = None
+        _tls.queue = saved
