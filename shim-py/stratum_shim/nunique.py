@@ -8,16 +8,19 @@ as pandas' ``unique`` keeps the missing value once.
 
 Supported, and everything else is pandas' own: ``axis`` 0 and ``dropna`` a bool, a plain
 ``DataFrame`` / ``Series`` of at least ``STRATUM_KERNEL_MIN_NUNIQUE_ROWS`` rows (a frame needs
-at least one column the kernel takes). Columns: numpy integers of any width (uint64 as its int64
+at least one column the kernel takes; a Series, many distinct values in a sample of its values:
+few distinct values are as fast in pandas). Columns: numpy integers of any width (uint64 as its int64
 bits), bool (as uint8), float64 and float32 (NaN missing, -0.0 equal to 0.0, as pandas' hash
 tables compare them; float32 widened exactly), datetime64 / timedelta64 / tz-aware (their int64,
 NaT missing), categorical (its codes: only observed values count, -1 missing) and pandas' Arrow
-``str`` (null missing). In a frame, the other columns (object, nullable masked dtypes, ...) are
-counted by pandas' own ``Series.nunique``, as ``apply`` would; the result is built as ``apply``
-builds it (an int64 Series indexed by the columns, ``__finalize__`` from the frame).
+``str`` / ``string[pyarrow]`` (null missing). In a frame, the other columns (object, nullable
+masked dtypes, float16, Arrow dtypes, ...) are counted by pandas' own ``Series.nunique``, as
+``apply`` would; the result is built as ``apply`` builds it (an int64 Series indexed by the
+columns, ``__finalize__`` from the frame). A Series returns a Python int, as ``len`` does.
 ``STRATUM_NUNIQUE_KERNEL=0`` turns the substitution off.
 
-Columns of frames read through the store go to the kernel by reference (no copy).
+Columns of frames read through the store go to the kernel by reference (no copy); other int64
+columns go in the narrowest integer type that holds their values (fewer bytes to write).
 """
 
 from __future__ import annotations
@@ -29,15 +32,17 @@ import numpy as np
 from .bridge import is_arrow_str
 
 ENABLED = os.environ.get("STRATUM_NUNIQUE_KERNEL", "1") != "0"
-# below these many rows pandas' own is as fast as the round trip (see docs/ARCHITECTURE.md,
-# "nunique"): frames (several columns counted in parallel) and single Series
-MIN_ROWS = int(os.environ.get("STRATUM_KERNEL_MIN_NUNIQUE_ROWS", "250000"))
-MIN_SERIES_ROWS = int(os.environ.get("STRATUM_KERNEL_MIN_NUNIQUE_SERIES_ROWS", "500000"))
+# below this many rows pandas' own is as fast as the round trip or faster, for frames and for
+# Series (measured in a traced script on a busy 2-core machine, pandas vs kernel: 7-column
+# frames 1.5-2.9x at 1M rows, 1.1-1.75x at 750k, 0.74-1.4x at 500k, 0.5-0.7x at 100k; see
+# docs/ARCHITECTURE.md, "nunique")
+MIN_ROWS = int(os.environ.get("STRATUM_KERNEL_MIN_NUNIQUE_ROWS", "750000"))
 # a Series goes to the kernel only when a strided sample of SAMPLE of its values holds at least
-# MIN_SAMPLE_DISTINCT distinct ones (about 16k distinct values or more in all): with fewer,
-# pandas' hash table stays in cache and pandas is as fast as the round trip
+# MIN_SAMPLE_DISTINCT distinct ones (some 150k distinct values or more in all): with fewer,
+# pandas' hash table stays in cache and pandas is as fast as the round trip (1M rows: 0.8-1.0x
+# for 4 to 60k distinct values, 1.2-7x for 190k to 1M)
 SAMPLE = 4096
-MIN_SAMPLE_DISTINCT = 3500
+MIN_SAMPLE_DISTINCT = 4000
 stats = {"runs": 0, "declined": 0, "frames": 0, "series": 0}  # kernel runs, and of them for frames / Series
 _series_nunique = None  # pandas' own Series.nunique
 
@@ -56,9 +61,10 @@ def install(register) -> None:
         cls.nunique = _substitute("nunique", original, plan, run)
 
 
-def _column(col):
+def _column(col, narrow=True):
     """(Arrow array, what marks a missing integer: "nat", "code" or None) of a column the kernel
-    counts as pandas' hash tables do, or None when unsupported."""
+    counts as pandas' hash tables do, or None when unsupported; `narrow`: int64 values not in
+    the store in a narrower type when they fit (`_narrow`)."""
     import pandas as pd
     import pyarrow as pa
 
@@ -80,7 +86,9 @@ def _column(col):
         return pa.array(values.view(np.uint8)), None
     if dtype.kind in "iu":
         # equal bits, equal values: uint64 as int64; narrower integers as they are
-        return (_narrow(values.view(np.int64)) if dtype.itemsize == 8 else pa.array(values)), None
+        if dtype.itemsize < 8:
+            return pa.array(values), None
+        return (_narrow(values.view(np.int64)) if narrow else pa.array(values.view(np.int64))), None
     if dtype == np.float64:
         return pa.array(values), None
     if dtype == np.float32:
@@ -131,13 +139,16 @@ def _count(columns):
 def _plan_series(self, dropna=True, *extra, **unknown):
     import pandas as pd
 
-    if not ENABLED or extra or unknown or type(self) is not pd.Series or len(self) < max(MIN_SERIES_ROWS, 1):
+    if not ENABLED or extra or unknown or type(self) is not pd.Series or len(self) < max(MIN_ROWS, 1):
         return None
     dropna = _dropna(dropna)
-    column = None if dropna is None else _column(self)
+    column = None if dropna is None else _column(self, narrow=False)
     if column is None or not _many_distinct(column[0]):
         return None
-    return column, dropna
+    array, missing = column
+    if missing is None and array.type == "int64":
+        array = _narrow(array.to_numpy())
+    return (array, missing), dropna
 
 
 def _many_distinct(array) -> bool:

@@ -30,7 +30,7 @@ from stratum_shim.dispatch import RT
 
 assert RT.client is not None, "run me under the coordinator"
 nunique.ENABLED = True  # whatever STRATUM_NUNIQUE_KERNEL says
-nunique.MIN_ROWS = nunique.MIN_SERIES_ROWS = 0
+nunique.MIN_ROWS = 0
 nunique.MIN_SAMPLE_DISTINCT = 0  # every Series, whatever its number of distinct values
 
 rng = np.random.default_rng(0)
@@ -193,9 +193,9 @@ def frame_case(n, big=False):
     ok_args = form in ("", "dropna=False", "axis=0", "axis='index', dropna=False", "0, False", "dropna=np.False_")
     if form.startswith("axis=1") or form.startswith("axis='columns'"):
         # the rows go to Series.nunique one by one: keep them with pandas (they are not what is tested here)
-        nunique.MIN_SERIES_ROWS = df.shape[1] + 1
+        nunique.MIN_ROWS = df.shape[1] + 1
         check(f"df.nunique({form})", {"df": df}, False)
-        nunique.MIN_SERIES_ROWS = 0
+        nunique.MIN_ROWS = 0
         return
     check(f"df.nunique({form})", {"df": df}, ok_args and n > 0 and supported)
 
@@ -265,13 +265,13 @@ class Sub(pd.DataFrame):
 # a subclass is pandas' own; its apply then counts each column through Series.nunique
 check("df.nunique()", {"df": Sub({"a": [1, 2, 2]})}, True, "series")
 
-# the thresholds: below MIN_ROWS (frames) / MIN_SERIES_ROWS (Series) pandas does the work
-nunique.MIN_ROWS = nunique.MIN_SERIES_ROWS = 100
+# the threshold: below MIN_ROWS pandas does the work, frames and Series
+nunique.MIN_ROWS = 100
 check("df.nunique()", {"df": pd.DataFrame({"a": [1, 1], "b": [2, 2]})}, False)
 check("s.nunique()", {"s": pd.Series([1, 1])}, False, "series")
-nunique.MIN_ROWS = nunique.MIN_SERIES_ROWS = 0
+nunique.MIN_ROWS = 0
 # a Series with few distinct values in its sample stays with pandas (as fast); one with many goes
-nunique.MIN_SAMPLE_DISTINCT = 3500
+nunique.MIN_SAMPLE_DISTINCT = 4000
 check("s.nunique()", {"s": pd.Series(rng.integers(0, 50, 100_000))}, False, "series")
 check("s.nunique()", {"s": pd.Series(pd.array([f"v{i}" for i in range(3000)] * 30, dtype="str"))}, False, "series")
 check("s.nunique()", {"s": pd.Series(rng.standard_normal(100_000))}, True, "series")
