@@ -10,12 +10,13 @@
 //! width up to 64 bits are read as they are (codes of a categorical come as int8 / int16, bools
 //! as uint8); an integer column with nulls and every other type are declined.
 //!
-//! Counting: integers that span a range not much larger than the rows set bits in a bitmap (one
-//! per chunk of rows, in parallel, then or-ed) and count them. Anything else is hashed: each
-//! chunk of rows first keeps its own small set (in cache; few distinct values end there and the
-//! sets are merged); as soon as one chunk's set grows past `LOCAL_CAP` keys (or nearly every row
-//! is a new key), all the rows are instead scattered by hash into partitions that are then
-//! counted in parallel, each in a set that fits in cache. Columns are counted in parallel too.
+//! Counting: integers that span a range not much larger than the rows mark their value in a byte
+//! (ranges up to `BYTE_SPAN`) or a bit per possible value (one map per chunk of rows, in
+//! parallel, then or-ed) and count the marks. Anything else is hashed: each chunk of rows first
+//! keeps its own small set (in cache; few distinct values end there and the sets are merged); as
+//! soon as one chunk's set grows past `LOCAL_CAP` keys (or nearly every row is a new key), all
+//! the rows are instead scattered by hash into partitions that are then counted in parallel,
+//! each in a set that fits in cache. Columns are fetched and counted in parallel too.
 
 use std::collections::HashMap;
 use std::ops::Range;
@@ -160,11 +161,13 @@ const MIN_CHUNK: usize = 1 << 14;
 /// Distinct keys a chunk's own set may hold before the rows are partitioned instead (they are
 /// too, earlier, when nearly every row seen holds a new key).
 const LOCAL_CAP: usize = 1 << 16;
+/// Integer ranges up to this many values are counted in a byte per value, wider ones in a bit.
+const BYTE_SPAN: usize = 1 << 20;
 /// Keys a partition should get (its set then fits in cache).
 const PART_KEYS: usize = 1 << 12;
 
 /// The chunks of `0..n` for `per` chunks per thread (at least `MIN_CHUNK` rows each).
-fn chunks(n: usize, per: usize) -> Vec<std::ops::Range<usize>> {
+fn chunks(n: usize, per: usize) -> Vec<Range<usize>> {
     let k = (rayon::current_num_threads() * per)
         .min(n.div_ceil(MIN_CHUNK))
         .max(1);
@@ -208,7 +211,33 @@ where
     if span > (4 * n as u128).max(1 << 16) {
         return count(&IntKeys { v, missing });
     }
-    let words = (span as usize).div_ceil(64);
+    let span = span as usize;
+    if span <= BYTE_SPAN {
+        // a byte per possible value: plain stores, no read of what is there (with few values a
+        // bit's read-modify-write would wait on the previous write to the same word)
+        let seen = chunks(n, 1)
+            .into_par_iter()
+            .map(|rows| {
+                let mut b = vec![0u8; span];
+                for &x in &v[rows] {
+                    let x: i64 = x.into();
+                    if Some(x) != missing {
+                        b[(x - lo) as usize] = 1;
+                    }
+                }
+                b
+            })
+            .reduce_with(|mut a, b| {
+                a.iter_mut().zip(&b).for_each(|(x, y)| *x |= y);
+                a
+            })
+            .expect("at least one chunk");
+        return Distinct {
+            values: seen.iter().map(|&b| u64::from(b)).sum(),
+            missing: any_missing,
+        };
+    }
+    let words = span.div_ceil(64);
     let bits = chunks(n, 1)
         .into_par_iter()
         .map(|rows| {
@@ -219,11 +248,7 @@ where
                     continue;
                 }
                 let o = (x - lo) as usize;
-                let bit = 1 << (o % 64);
-                // written only when clear: with few values the word is rarely written
-                if b[o / 64] & bit == 0 {
-                    b[o / 64] |= bit;
-                }
+                b[o / 64] |= 1 << (o % 64);
             }
             b
         })
