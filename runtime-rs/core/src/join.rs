@@ -93,7 +93,7 @@ pub(crate) struct Level {
 /// The float64 key of row `i` as an integer that sorts as the number does, `-0.0` as `0.0`;
 /// None when missing (NaN or null).
 #[inline]
-fn float_key(a: &arrow_array::Float64Array, i: usize) -> Option<u64> {
+pub(crate) fn float_key(a: &arrow_array::Float64Array, i: usize) -> Option<u64> {
     let x = a.value(i);
     if a.is_null(i) || x.is_nan() {
         return None;

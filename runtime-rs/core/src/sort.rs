@@ -36,6 +36,7 @@ use crate::csv::Outcome;
 use crate::error::Result;
 use crate::groupby::{string_groups, Strings, NONE};
 use crate::ipc::{input_column, kernel_input, write_ipc_file, ColumnRef};
+use crate::join::float_key;
 
 #[derive(Deserialize)]
 struct Options {
@@ -74,21 +75,16 @@ fn key_values(col: &ArrayRef, ascending: bool) -> std::result::Result<KeyValues,
         }
         DataType::Float64 => {
             let a = col.as_primitive::<Float64Type>();
-            let v = a.values();
-            let nulls = a.nulls();
-            let is_missing = |i: usize| v[i].is_nan() || nulls.is_some_and(|b| b.is_null(i));
             let values = (0..n)
                 .into_par_iter()
-                .map(|i| {
-                    if is_missing(i) {
-                        return 0;
-                    }
-                    let x = v[i];
-                    let bits = if x == 0.0 { 0u64 } else { x.to_bits() };
-                    flip(if bits & SIGN != 0 { !bits } else { bits | SIGN })
-                })
+                .map(|i| float_key(a, i).map_or(0, flip))
                 .collect();
-            let missing = missing_of((0..n).into_par_iter().map(is_missing).collect());
+            let missing = missing_of(
+                (0..n)
+                    .into_par_iter()
+                    .map(|i| float_key(a, i).is_none())
+                    .collect(),
+            );
             Ok(KeyValues { values, missing })
         }
         t => {
