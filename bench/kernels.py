@@ -179,6 +179,17 @@ def describe_case():
     return [t], f"{out.shape} {list(out.index)} {list(out.columns)} {digest(__import__('numpy').ascontiguousarray(out.to_numpy()))}"
 
 
+def split_case(run):
+    """A splitter stratified by a str column of the transactions table as read_csv gives it; the
+    check is the test folds' row numbers."""
+    tx = pd.read_csv(os.path.join(DATA, "transactions.csv"))
+    t0 = time.perf_counter()
+    out = run(tx)
+    t = time.perf_counter() - t0
+    parts = out if isinstance(out, list) else [out]
+    return [t], f"{[len(p) for p in parts]} {digest(*[__import__('numpy').ascontiguousarray(p) for p in parts])}"
+
+
 CASES = {
     "read_csv": case_read_csv,
     "read_parquet": case_read_parquet,
@@ -220,6 +231,10 @@ CASES = {
     "sort_values_id_date": lambda: groupby_case(lambda tx: tx.sort_values(["customer_id", "date"])),
     "sort_values_stable": lambda: groupby_case(lambda tx: tx.sort_values("amount", kind="stable")),
     "sort_values_tied": lambda: groupby_case(lambda tx: tx.sort_values("amount", ascending=False)),
+    "stratified_kfold": lambda: split_case(lambda tx: [
+        test for _, test in __import__("sklearn.model_selection").model_selection.StratifiedKFold(5, shuffle=True, random_state=0).split(tx, tx["category"])]),
+    "train_test_split_stratify": lambda: split_case(lambda tx: __import__("sklearn.model_selection").model_selection.train_test_split(
+        tx, test_size=0.2, random_state=0, stratify=tx["category"])[1].index.to_numpy()),
 }
 
 seconds, check = CASES[CASE]()

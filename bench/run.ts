@@ -162,6 +162,8 @@ const KERNEL_CASES: { name: string; kernel: string; size: (rows: number) => stri
   { name: 'sort_values_id_date', kernel: "sort_values(['customer_id', 'date'])", size: (r) => `${(5 * r).toLocaleString('en')} rows` },
   { name: 'sort_values_stable', kernel: "sort_values('amount', kind='stable')", size: (r) => `${(5 * r).toLocaleString('en')} rows` },
   { name: 'sort_values_tied', kernel: "sort_values('amount', ascending=False) (ties: pandas sorts)", size: (r) => `${(5 * r).toLocaleString('en')} rows` },
+  { name: 'stratified_kfold', kernel: "StratifiedKFold(5, shuffle=True).split (6 str classes)", size: (r) => `${(5 * r).toLocaleString('en')} rows` },
+  { name: 'train_test_split_stratify', kernel: "train_test_split(frame, stratify=str column)", size: (r) => `${(5 * r).toLocaleString('en')} rows x 6` },
 ];
 
 function parseKernelOutput(text: string, where: string): { seconds: number[]; check: string } {

@@ -66,6 +66,21 @@ describe('kernel substitutions under the coordinator', () => {
     expect(r.batch.shim_errors).toBe(0);
   }, 300000);
 
+  test('splitters and type_of_target: np.unique of str / int labels through label_codes and radix stable argsorts give the same folds as scikit-learn', async () => {
+    const r = await coord.runScripts(['tests/py/kernel_splits_conformance.py'], { cwd: ROOT, outDir: out });
+    const s = r.scripts[0];
+    const stderr = fs.readFileSync(s.stderr_path, 'utf8');
+    expect({ status: s.status, stderr }).toEqual({ status: 'ok', stderr: '' });
+    const m = /splits conformance: (\d+) cases identical; kernel runs (\d+), declines (\d+), radix argsorts (\d+)/.exec(fs.readFileSync(s.stdout_path, 'utf8'));
+    expect(m).not.toBeNull();
+    expect(Number(m![1])).toBe(1050);
+    expect(Number(m![2])).toBeGreaterThanOrEqual(400);
+    expect(Number(m![4])).toBeGreaterThanOrEqual(100);
+    expect(r.batch.kernels.label_codes).toBeGreaterThanOrEqual(Number(m![2]));
+    expect(Object.keys(r.batch.kernel_declined).filter((k) => k.startsWith('label_codes'))).toEqual([]);
+    expect(r.batch.shim_errors).toBe(0);
+  }, 300000);
+
   test('SimpleImputer median / most_frequent / mean: randomised arrays give bit-identical statistics; other calls stay with sklearn', async () => {
     const r = await coord.runScripts(['tests/py/kernel_impute_conformance.py'], { cwd: ROOT, outDir: out });
     const s = r.scripts[0];

@@ -114,7 +114,7 @@ def install() -> None:
         original = getattr(sklearn.metrics, name)
         _installed.append((sklearn.metrics, name, original))
         setattr(sklearn.metrics, name, make(original))
-    from . import classify, dedup, describe, groupby, merge, nunique, scalers, sort, trees
+    from . import classify, dedup, describe, groupby, merge, nunique, scalers, sort, splits, trees
 
     register = lambda owner, name, original: _installed.append((owner, name, original))  # noqa: E731
     trees.install(register)
@@ -126,6 +126,7 @@ def install() -> None:
     nunique.install(register)
     describe.install(register)
     sort.install(register)
+    splits.install(register)
 
 
 def uninstall() -> None:
