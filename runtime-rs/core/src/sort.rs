@@ -16,10 +16,10 @@
 //! whose order among equal values belongs to its implementation) the order is still defined
 //! when no two present values of the key are equal: then the kernel answers, else it declines.
 //!
-//! The sort is a least-significant-digit radix sort, key by key from the last one (stable, as
-//! `np.lexsort` is): each key's values are mapped to `u64`s that order as the key does
-//! (strings through their sorted distinct values), and digits that are the same in every row
-//! cost nothing.
+//! The keys are sorted one by one from the last (stable, as `np.lexsort` is): each key's values
+//! are mapped to `u64`s that order as the key does (strings through their sorted distinct
+//! values) and sorted with their positions in the order so far by a most-significant-digit
+//! radix sort on the bits that vary ([`sort_pairs`]).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -106,77 +106,138 @@ fn key_values(col: &ArrayRef, ascending: bool) -> std::result::Result<KeyValues,
     }
 }
 
-const BITS: usize = 11;
-const BUCKETS: usize = 1 << BITS;
-const DIGITS: usize = 64usize.div_ceil(BITS);
+type Pair = (u64, u32);
 
-/// A raw pointer the radix sort's threads write through, each to its own positions.
+/// Bits sorted by one radix pass (at most 256 buckets: a scatter to 2048 places at once missed
+/// the caches, 40 ms against 26 for 1M random keys on one core).
+const BITS: u32 = 8;
+/// Slices this short are sorted by comparison (they fit in the first-level cache).
+const SMALL: usize = 48;
+/// Passes over slices this long run on every thread.
+const PARALLEL: usize = 1 << 16;
+
+/// A raw pointer the radix pass's threads write through, each to its own positions.
 #[derive(Clone, Copy)]
-struct Out(*mut (u64, u32));
+struct Out(*mut Pair);
 unsafe impl Send for Out {}
 unsafe impl Sync for Out {}
 
-/// Sorts (value, row) pairs by value, stably (least significant digit first; digits equal in
-/// every pair are skipped). Parallel: per chunk of pairs a histogram, then each chunk scatters
-/// its pairs to its own positions.
-fn radix_sort(pairs: Vec<(u64, u32)>) -> Vec<(u64, u32)> {
-    let n = pairs.len();
-    if n < 2 {
-        return pairs;
+/// Sorts (value, position) pairs by value and then position. The positions are distinct and
+/// come in increasing order, so this is the stable order of the values.
+///
+/// Most significant digit first: one pass puts the pairs into buckets by the top `BITS` of the
+/// bits that vary (stably, so positions stay increasing within a bucket), then each bucket is
+/// sorted the same way, in parallel, down to `SMALL` pairs, which a comparison sort finishes
+/// while they are in cache. Buckets whose values are all equal are already in order. Measured
+/// on one core at 1M pairs: 26 ms for random 62-bit keys, 22 ms for prices in cents as floats;
+/// the least-significant-digit sort it replaces (a pass over all the pairs per 11 varying bits)
+/// took 40-70 and 17-23 ms.
+fn sort_pairs(mut pairs: Vec<Pair>) -> Vec<Pair> {
+    let mut scratch = vec![(0, 0); pairs.len()];
+    msd(&mut pairs, &mut scratch);
+    pairs
+}
+
+/// Sorts `src` as [`sort_pairs`] says, with `tmp` (as long) as scratch.
+fn msd(src: &mut [Pair], tmp: &mut [Pair]) {
+    let n = src.len();
+    if n <= SMALL {
+        src.sort_unstable();
+        return;
     }
-    let chunk = n.div_ceil(rayon::current_num_threads().max(1)).max(1 << 15);
-    // which digits vary: or and and of all values
-    let (or, and) = pairs
-        .par_chunks(chunk)
-        .map(|c| {
-            c.iter()
-                .fold((0u64, u64::MAX), |(o, a), p| (o | p.0, a & p.0))
-        })
-        .reduce(|| (0, u64::MAX), |x, y| (x.0 | y.0, x.1 & y.1));
-    let varying = or ^ and;
-    let mut src = pairs;
-    let mut dst: Vec<(u64, u32)> = vec![(0, 0); n];
-    for d in 0..DIGITS {
-        let shift = d * BITS;
-        if (varying >> shift) & (BUCKETS as u64 - 1) == 0 {
-            continue;
-        }
-        let digit = |v: u64| ((v >> shift) as usize) & (BUCKETS - 1);
-        let hists: Vec<Vec<usize>> = src
-            .par_chunks(chunk)
-            .map(|c| {
-                let mut h = vec![0usize; BUCKETS];
-                for p in c {
-                    h[digit(p.0)] += 1;
-                }
-                h
-            })
-            .collect();
-        // each chunk's first position per bucket: buckets in order, chunks in order within
-        let mut starts: Vec<Vec<usize>> = vec![vec![0; BUCKETS]; hists.len()];
-        let mut at = 0;
-        for b in 0..BUCKETS {
-            for (c, h) in hists.iter().enumerate() {
-                starts[c][b] = at;
-                at += h[b];
-            }
-        }
-        let out = Out(dst.as_mut_ptr());
+    let bits = |c: &[Pair]| {
+        c.iter()
+            .fold((0u64, u64::MAX), |(o, a), p| (o | p.0, a & p.0))
+    };
+    let chunk = n.div_ceil(rayon::current_num_threads().max(1)).max(1 << 14);
+    let (or, and) = if n >= PARALLEL {
         src.par_chunks(chunk)
-            .zip(starts.into_par_iter())
-            .for_each(|(c, mut pos)| {
-                let out = out;
-                for &p in c {
-                    let b = digit(p.0);
-                    // SAFETY: the positions of a chunk's bucket are its own (the prefix sums
-                    // above), all below n, each written once
-                    unsafe { *out.0.add(pos[b]) = p };
-                    pos[b] += 1;
-                }
-            });
-        std::mem::swap(&mut src, &mut dst);
+            .map(bits)
+            .reduce(|| (0, u64::MAX), |x, y| (x.0 | y.0, x.1 & y.1))
+    } else {
+        bits(src)
+    };
+    let varying = or ^ and;
+    if varying == 0 {
+        return; // all values equal: positions are increasing
     }
-    src
+    let top = 64 - varying.leading_zeros();
+    let low = varying.trailing_zeros();
+    // about two pairs per bucket at most: a bucket array much larger than the slice costs more
+    // to clear and scan than the pass saves
+    let width = BITS.min(top - low).min(n.ilog2().saturating_sub(1).max(4));
+    let shift = top - width;
+    let buckets = 1usize << width;
+    let digit = |v: u64| ((v >> shift) as usize) & (buckets - 1);
+    // each chunk's first position per bucket: buckets in order, chunks in order within
+    let chunks: Vec<&[Pair]> = if n >= PARALLEL {
+        src.chunks(chunk).collect()
+    } else {
+        vec![&src[..]]
+    };
+    let hist = |c: &[Pair]| {
+        let mut h = vec![0usize; buckets];
+        for p in c {
+            h[digit(p.0)] += 1;
+        }
+        h
+    };
+    let hists: Vec<Vec<usize>> = if chunks.len() > 1 {
+        chunks.par_iter().map(|c| hist(c)).collect()
+    } else {
+        vec![hist(chunks[0])]
+    };
+    let mut starts: Vec<Vec<usize>> = vec![vec![0; buckets]; hists.len()];
+    let mut sizes = vec![0usize; buckets];
+    let mut at = 0;
+    for b in 0..buckets {
+        for (c, h) in hists.iter().enumerate() {
+            starts[c][b] = at;
+            at += h[b];
+            sizes[b] += h[b];
+        }
+    }
+    let out = Out(tmp.as_mut_ptr());
+    let scatter = |c: &[Pair], mut pos: Vec<usize>| {
+        let out = out;
+        for &p in c {
+            let b = digit(p.0);
+            // SAFETY: the positions of a chunk's bucket are its own (the prefix sums above),
+            // all below n = tmp.len(), each written once
+            unsafe { *out.0.add(pos[b]) = p };
+            pos[b] += 1;
+        }
+    };
+    if chunks.len() > 1 {
+        chunks
+            .into_par_iter()
+            .zip(starts.into_par_iter())
+            .for_each(|(c, pos)| scatter(c, pos));
+    } else {
+        scatter(chunks[0], starts.pop().expect("one chunk"));
+    }
+    // the buckets, sorted in `tmp` (with `src` as scratch) and copied back while in cache
+    let done = shift == low; // the digit held every varying bit: each bucket is one value
+    let mut parts: Vec<(&mut [Pair], &mut [Pair])> = Vec::with_capacity(buckets);
+    let (mut s, mut t) = (&mut src[..], &mut tmp[..]);
+    for &size in sizes.iter().filter(|&&size| size > 0) {
+        let (s0, s1) = std::mem::take(&mut s).split_at_mut(size);
+        let (t0, t1) = std::mem::take(&mut t).split_at_mut(size);
+        parts.push((s0, t0));
+        s = s1;
+        t = t1;
+    }
+    let finish = |(s, t): (&mut [Pair], &mut [Pair])| {
+        if !done {
+            msd(t, s);
+        }
+        s.copy_from_slice(t);
+    };
+    if n >= PARALLEL {
+        parts.into_par_iter().for_each(finish);
+    } else {
+        parts.into_iter().for_each(finish);
+    }
 }
 
 /// The stable order of the rows by `keys` (see the module's documentation), or why it is not
@@ -207,29 +268,33 @@ pub fn sort_indexer(
         .collect::<std::result::Result<Vec<KeyValues>, String>>()?;
     let mut order: Vec<u32> = (0..n as u32).collect();
     for key in values.iter().rev() {
+        // each row's value with its position in the current order: sorted by both, the stable
+        // order of this key over the previous keys' order (least significant key first)
         let v = &key.values;
-        let (present, absent): (Vec<(u64, u32)>, Vec<u32>) = match &key.missing {
+        let (present, absent): (Vec<Pair>, Vec<u32>) = match &key.missing {
             None => (
-                order.par_iter().map(|&r| (v[r as usize], r)).collect(),
+                order
+                    .par_iter()
+                    .enumerate()
+                    .map(|(i, &r)| (v[r as usize], i as u32))
+                    .collect(),
                 Vec::new(),
             ),
-            Some(m) => {
-                let present = order
+            Some(m) => (
+                order
                     .iter()
-                    .filter(|&&r| !m[r as usize])
-                    .map(|&r| (v[r as usize], r))
-                    .collect();
-                (
-                    present,
-                    order.iter().copied().filter(|&r| m[r as usize]).collect(),
-                )
-            }
+                    .enumerate()
+                    .filter(|&(_, &r)| !m[r as usize])
+                    .map(|(i, &r)| (v[r as usize], i as u32))
+                    .collect(),
+                order.iter().copied().filter(|&r| m[r as usize]).collect(),
+            ),
         };
-        let sorted = radix_sort(present);
+        let sorted = sort_pairs(present);
         if !stable && sorted.par_windows(2).any(|w| w[0].0 == w[1].0) {
             return Err("equal values in an unstable sort".into());
         }
-        let rows = sorted.into_par_iter().map(|p| p.1);
+        let rows = sorted.into_par_iter().map(|p| order[p.1 as usize]);
         order = if absent.is_empty() {
             rows.collect()
         } else if na_last {
@@ -467,6 +532,33 @@ mod tests {
         );
         let two: ArrayRef = Arc::new(Int64Array::from(vec![2, 1]));
         assert!(sort_indexer(&[two.clone(), two], &[true, true], true, false).is_err());
+    }
+
+    #[test]
+    fn pairs_sort_by_value_then_position_for_every_spread() {
+        let mut rng = Rng(11);
+        for &n in &[0usize, 1, 2, 511, 512, 513, 5000, 65_535, 65_536, 200_000] {
+            for spread in 0..6 {
+                let values: Vec<u64> = (0..n)
+                    .map(|_| match spread {
+                        0 => 42,                                                 // one value
+                        1 => rng.below(3) << 40, // three values, one high bit
+                        2 => rng.next(),         // every bit
+                        3 => rng.below(1000) * 0x1_0000_0001, // spread over distant bits
+                        4 => (rng.below(2) << 63) | rng.below(1 << 20), // skewed: two dense halves
+                        _ => (rng.below(17) << 52) | (rng.below(100_000) << 20), // float-like
+                    })
+                    .collect();
+                let pairs: Vec<Pair> = values
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &v)| (v, i as u32))
+                    .collect();
+                let mut want = pairs.clone();
+                want.sort_unstable();
+                assert_eq!(sort_pairs(pairs), want, "n {n} spread {spread}");
+            }
+        }
     }
 
     #[test]
