@@ -69,6 +69,27 @@ def case_f1():
     return [time.perf_counter() - t0], repr(f1)
 
 
+def log_loss_case(k):
+    """log_loss on 1M samples: binary int labels with 1-D probabilities (k == 1), or k int
+    classes with (n, k) probabilities (softmax rows, as predict_proba returns them)."""
+    import numpy as np
+    from sklearn.metrics import log_loss
+
+    n = 5 * int(os.environ.get("STRATUM_BENCH_KERNEL_ROWS", "200000"))
+    rng = np.random.default_rng(9)
+    if k == 1:
+        y = (rng.random(n) < 0.3).astype(np.int64)
+        proba = np.clip(0.7 * y + 0.3 * rng.random(n), 0.0, 1.0)
+    else:
+        y = rng.integers(0, k, n)
+        z = rng.standard_normal((n, k)) + 2.0 * np.eye(k)[y]
+        e = np.exp(z - z.max(axis=1, keepdims=True))
+        proba = e / e.sum(axis=1, keepdims=True)
+    t0 = time.perf_counter()
+    loss = log_loss(y, proba)
+    return [time.perf_counter() - t0], repr(loss)
+
+
 def labels_case(kind, call):
     """A classification metric on 1M predictions of 5 classes (20% wrong): string labels as a
     classifier's predict() returns them (object arrays), or int labels."""
@@ -101,6 +122,20 @@ def scaler_case(make, attrs):
     t0 = time.perf_counter()
     sc = make().fit(X)
     return [time.perf_counter() - t0], repr([getattr(sc, a).tolist() for a in attrs])
+
+
+def minmax_case():
+    """MinMaxScaler().fit_transform on the same 1M x 4 values as a C-ordered float64 array, as
+    NumPy code hands it over (a frame validates to F order: NumPy's fast reductions, no kernel)."""
+    import numpy as np
+    from sklearn.preprocessing import MinMaxScaler
+
+    X = np.ascontiguousarray(pd.read_parquet(os.path.join(DATA, "impute.parquet")).to_numpy(dtype=np.float64))
+    t0 = time.perf_counter()
+    sc = MinMaxScaler()
+    out = sc.fit_transform(X)
+    t = time.perf_counter() - t0
+    return [t], repr([sc.data_min_.tolist(), sc.data_max_.tolist(), sc.scale_.tolist(), digest(out)])
 
 
 def vectorizer_case(make):
@@ -196,6 +231,8 @@ CASES = {
     "read_parquet_shared": case_read_parquet,
     "roc_auc": case_roc_auc,
     "f1": case_f1,
+    "log_loss": lambda: log_loss_case(1),
+    "log_loss_5": lambda: log_loss_case(5),
     "accuracy_str": lambda: labels_case("str", lambda y, p: __import__("sklearn.metrics").metrics.accuracy_score(y, p)),
     "f1_macro_str": lambda: labels_case("str", lambda y, p: __import__("sklearn.metrics").metrics.f1_score(y, p, average="macro")),
     "report_str": lambda: labels_case("str", lambda y, p: __import__("sklearn.metrics").metrics.classification_report(y, p, digits=4)),
@@ -205,6 +242,7 @@ CASES = {
     "impute_mean": lambda: impute_case("mean"),
     "robust_scaler": lambda: scaler_case(lambda: __import__("sklearn.preprocessing").preprocessing.RobustScaler(), ("center_", "scale_")),
     "standard_scaler": lambda: scaler_case(lambda: __import__("sklearn.preprocessing").preprocessing.StandardScaler(), ("mean_", "var_", "scale_")),
+    "minmax_scaler": minmax_case,
     "count_vectorizer": lambda: vectorizer_case(lambda: CountVectorizer(ngram_range=(1, 2))),
     "tfidf_vectorizer": lambda: vectorizer_case(lambda: TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True)),
     "hashing_vectorizer": lambda: vectorizer_case(lambda: HashingVectorizer(ngram_range=(1, 2), n_features=2**18)),

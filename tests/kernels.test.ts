@@ -51,6 +51,23 @@ describe('kernel substitutions under the coordinator', () => {
     for (const why of Object.keys(r.batch.kernel_declined).filter((k) => k.startsWith('binary_score'))) expect(why).toMatch(/zero denominator|pos_label|more than two labels/);
   }, 300000);
 
+  test('log_loss: randomised binary and multiclass problems give bit-identical losses, warnings and errors; other calls stay with sklearn', async () => {
+    const r = await coord.runScripts(['tests/py/kernel_logloss_conformance.py'], { cwd: ROOT, outDir: out });
+    const s = r.scripts[0];
+    const stderr = fs.readFileSync(s.stderr_path, 'utf8');
+    expect({ status: s.status, stderr: s.status === 'ok' ? '' : stderr }).toEqual({ status: 'ok', stderr: '' });
+    const m = /logloss kernel conformance: (\d+) cases identical, (\d+) kernel runs, (\d+) declined/.exec(fs.readFileSync(s.stdout_path, 'utf8'));
+    expect(m).not.toBeNull();
+    expect(Number(m![1])).toBeGreaterThanOrEqual(440);
+    expect(Number(m![2])).toBeGreaterThanOrEqual(250);
+    expect(r.batch.kernels.log_loss).toBeGreaterThanOrEqual(Number(m![2]));
+    // what reached the kernel and was declined: the cases where sklearn raises or warns
+    for (const why of Object.keys(r.batch.kernel_declined).filter((k) => k.startsWith('log_loss'))) {
+      expect(why).toMatch(/one label|labels in y_true|outside \[0, 1\]|may not sum to 1|sum to zero|non-finite sample_weight|overflow/);
+    }
+    expect(r.batch.shim_errors).toBe(0);
+  }, 300000);
+
   test('classification metrics: randomised labels of every kind give identical results through the label_codes kernel; other inputs stay with sklearn', async () => {
     const r = await coord.runScripts(['tests/py/kernel_classify_conformance.py'], { cwd: ROOT, outDir: out });
     const s = r.scripts[0];
@@ -129,6 +146,28 @@ describe('kernel substitutions under the coordinator', () => {
     for (const why of Object.keys(r.batch.kernel_declined).filter((k) => k.startsWith('scale_stats') && !declinedBefore.has(k))) {
       expect(why).toMatch(/^scale_stats: (column \d+ has no values|a sum of column \d+ overflows)/);
     }
+    expect(r.batch.shim_errors).toBe(0);
+  }, 300000);
+
+  test('MinMaxScaler fit / fit_transform / partial_fit: randomised arrays and parameters give bit-identical data_min_ / data_max_ / scale_ / min_, transforms and warnings; other calls stay with NumPy', async () => {
+    const before = { ...coord.kernelRuns };
+    const declinedBefore = { ...coord.kernelDeclined };
+    const r = await coord.runScripts(['tests/py/kernel_minmax_conformance.py'], { cwd: ROOT, outDir: out });
+    const s = r.scripts[0];
+    const stderr = fs.readFileSync(s.stderr_path, 'utf8');
+    expect({ status: s.status, stderr }).toEqual({ status: 'ok', stderr: '' });
+    const m = /minmax kernel conformance: (\d+) cases identical, (\d+) kernel runs, (\d+) declined/.exec(fs.readFileSync(s.stdout_path, 'utf8'));
+    expect(m).not.toBeNull();
+    expect(Number(m![1])).toBeGreaterThanOrEqual(450);
+    expect(Number(m![2])).toBeGreaterThanOrEqual(350);
+    expect(r.batch.kernels.minmax_stats - (before.minmax_stats ?? 0)).toBe(Number(m![2]));
+    // every decline is one the script predicted, for one of the kernel's two reasons
+    let declined = 0;
+    for (const why of Object.keys(r.batch.kernel_declined).filter((k) => k.startsWith('minmax_stats'))) {
+      expect(why).toMatch(/^minmax_stats: (the (min|max) of column \d+ depends on the order of 0.0 and -0.0|column \d+ has no values and NaN of several bit patterns)$/);
+      declined += r.batch.kernel_declined[why] - (declinedBefore[why] ?? 0);
+    }
+    expect(declined).toBe(Number(m![3]));
     expect(r.batch.shim_errors).toBe(0);
   }, 300000);
 

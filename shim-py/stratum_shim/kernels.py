@@ -18,6 +18,9 @@ library exactly, and the library's own code does everything around it:
 - ``f1_score`` / ``precision_score`` / ``recall_score`` (public names) with ``average="binary"``
   on integer or bool labels: the counts and the divisions of precision_recall_fscore_support;
   more than two labels, an absent positive label or a zero denominator are the original's.
+- ``sklearn.metrics.log_loss`` (the public name) on int / bool / str labels and float64
+  probabilities: the per-sample losses with NumPy's own log and NumPy's sums (see
+  ``logloss.py``).
 - ``_BaseEncoder._fit`` / ``_transform`` (OneHotEncoder, OrdinalEncoder, TargetEncoder) on
   string columns without missing values (pandas ``str`` columns are Arrow already; object
   arrays of ``str`` are converted), ``categories="auto"``, no infrequent categories: the sorted
@@ -30,7 +33,9 @@ library exactly, and the library's own code does everything around it:
 - ``RobustScaler.fit``'s ``np.nanmedian`` / ``np.nanpercentile`` calls (in a per-fit scope, on
   the validated dense float64 array): the medians and percentiles; StandardScaler's
   ``_incremental_mean_and_var`` (its name in ``sklearn.preprocessing._data``): the column sums
-  in NumPy's order (see ``scalers.py``).
+  in NumPy's order; MinMaxScaler.partial_fit's ``_nanmin`` / ``_nanmax`` (their names in
+  ``sklearn.utils._array_api``, in a per-call scope): the columns' minima and maxima (see
+  ``scalers.py``).
 - ``get_join_indexers`` (its name in ``pandas.core.reshape.merge``): merge's join indexers
   (see ``merge.py``).
 - ``DataFrame.duplicated`` (so ``drop_duplicates``) over two or more columns: the mask (see
@@ -114,12 +119,13 @@ def install() -> None:
         original = getattr(sklearn.metrics, name)
         _installed.append((sklearn.metrics, name, original))
         setattr(sklearn.metrics, name, make(original))
-    from . import classify, dedup, describe, groupby, merge, nunique, scalers, sort, splits, trees
+    from . import classify, dedup, describe, groupby, logloss, merge, nunique, scalers, sort, splits, trees
 
     register = lambda owner, name, original: _installed.append((owner, name, original))  # noqa: E731
     trees.install(register)
     groupby.install(register)
     classify.install(register)
+    logloss.install(register)
     scalers.install(register)
     merge.install(register)
     dedup.install(register)

@@ -13,7 +13,7 @@ import type { KernelReply, LookupReply, ShimMessage, SourceInfo } from '../trace
 import { csvKernelOptions, parquetKernelOptions } from './kernels';
 import { Asker, MemoTable } from './memo';
 import { killGroup, Zygote } from './pool';
-import { binaryScore, countVocab, describe, duplicated, encodeFit, encodeTransform, groupbyAgg, hashFeatures, hashFile, imputeStats, joinIndexers, KernelResult, labelCodes, nunique, readCsv, readParquet, rocAuc, scaleStats, sortIndexer, treeFit } from './runtime';
+import { binaryScore, countVocab, describe, duplicated, encodeFit, encodeTransform, groupbyAgg, hashFeatures, hashFile, imputeStats, joinIndexers, KernelResult, labelCodes, logLoss, minmaxStats, nunique, readCsv, readParquet, rocAuc, scaleStats, sortIndexer, treeFit } from './runtime';
 import { ResultStore } from './store';
 
 export interface CoordinatorOptions {
@@ -479,6 +479,7 @@ const KERNELS: Record<string, (input: string, options: Record<string, unknown>, 
   hash_features: hashFeatures,
   roc_auc: rocAuc,
   binary_score: binaryScore,
+  log_loss: logLoss,
   impute_stats: imputeStats,
   encode_fit: encodeFit,
   encode_transform: encodeTransform,
@@ -486,6 +487,7 @@ const KERNELS: Record<string, (input: string, options: Record<string, unknown>, 
   groupby_agg: groupbyAgg,
   label_codes: labelCodes,
   scale_stats: scaleStats,
+  minmax_stats: minmaxStats,
   join_indexers: joinIndexers,
   duplicated,
   nunique,

@@ -9,6 +9,7 @@ interface Addon {
   hashFeatures(inPath: string, optionsJson: string, outPath: string): Promise<string>;
   rocAuc(inPath: string, optionsJson: string, outPath: string): Promise<string>;
   binaryScore(inPath: string, optionsJson: string, outPath: string): Promise<string>;
+  logLoss(inPath: string, optionsJson: string, outPath: string): Promise<string>;
   imputeStats(inPath: string, optionsJson: string, outPath: string): Promise<string>;
   encodeFit(inPath: string, optionsJson: string, outPath: string): Promise<string>;
   encodeTransform(inPath: string, optionsJson: string, outPath: string): Promise<string>;
@@ -16,6 +17,7 @@ interface Addon {
   groupbyAgg(inPath: string, optionsJson: string, outPath: string): Promise<string>;
   labelCodes(inPath: string, optionsJson: string, outPath: string): Promise<string>;
   scaleStats(inPath: string, optionsJson: string, outPath: string): Promise<string>;
+  minmaxStats(inPath: string, optionsJson: string, outPath: string): Promise<string>;
   joinIndexers(inPath: string, optionsJson: string, outPath: string): Promise<string>;
   duplicated(inPath: string, optionsJson: string, outPath: string): Promise<string>;
   nunique(inPath: string, optionsJson: string, outPath: string): Promise<string>;
@@ -80,8 +82,13 @@ export const rocAuc = (input: string, options: Record<string, unknown>, outPath:
 /** scikit-learn's binary f1 / precision / recall on the labels and predictions of an Arrow IPC file. */
 export const binaryScore = (input: string, options: Record<string, unknown>, outPath: string) => runKernel('binaryScore', 'binary_score', input, options, outPath);
 
+/** scikit-learn's log_loss on the labels, probabilities and weights of an Arrow IPC file. */
+export const logLoss = (input: string, options: Record<string, unknown>, outPath: string) => runKernel('logLoss', 'log_loss', input, options, outPath);
+
 /** RobustScaler's statistics (median and percentiles) of float64 columns. */
 export const scaleStats = (input: string, options: Record<string, unknown>, outPath: string) => runKernel('scaleStats', 'scale_stats', input, options, outPath);
+/** MinMaxScaler's statistics (per-column nanmin and nanmax) of a float64 array. */
+export const minmaxStats = (input: string, options: Record<string, unknown>, outPath: string) => runKernel('minmaxStats', 'minmax_stats', input, options, outPath);
 
 /** pandas' merge join indexers: for each output row its left and right row (-1 for none). */
 export const joinIndexers = (input: string, options: Record<string, unknown>, outPath: string) => runKernel('joinIndexers', 'join_indexers', input, options, outPath);

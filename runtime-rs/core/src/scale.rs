@@ -28,6 +28,14 @@
 //! per-column operations after these sums are NumPy's, in the shim. Declined: a column without
 //! values (NumPy warns dividing by its zero count) and any infinite result (an overflow NumPy
 //! warns about).
+//!
+//! MinMaxScaler (`minmax_stats`, kernel `minmax_stats`): `np.nanmin` / `np.nanmax` along axis 0,
+//! i.e. `np.fmin.reduce` / `np.fmax.reduce`. A minimum or maximum is one of the values, whatever
+//! the order of comparison, so blocks of rows are folded in parallel and merged. Two things do
+//! depend on NumPy's order, and are declined: a zero extreme when the column holds both 0.0 and
+//! -0.0 (NumPy's SIMD reductions return either, depending on the layout and positions), and a
+//! column without values whose NaN are not all the same bits (a column of one NaN gives it back
+//! as it is, the shim has NumPy warn "All-NaN slice encountered" for it).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -287,6 +295,160 @@ fn standard_columns(columns: &[Column]) -> std::result::Result<Vec<[f64; 4]>, St
         .collect()
 }
 
+/// `MinMaxScaler`'s `np.nanmin(X, axis=0)` and `np.nanmax(X, axis=0)` of `x` (`rows x cols` in
+/// `order`): `(mins, maxs)`; `Err` is the reason to decline.
+pub fn minmax_stats(
+    x: &[f64],
+    rows: usize,
+    cols: usize,
+    order: Order,
+) -> std::result::Result<(Vec<f64>, Vec<f64>), String> {
+    if rows.checked_mul(cols) != Some(x.len()) {
+        return Err(format!("{} values are not {rows} x {cols}", x.len()));
+    }
+    if rows == 0 {
+        return Err("no rows (sklearn raises)".into());
+    }
+    // blocks of rows in parallel: a C-ordered array's columns interleave, so each block folds
+    // all of them at once; an F-ordered one is a run of contiguous columns of width 1
+    let chunk = (MINMAX_CHUNK / cols).max(1);
+    let ext: Vec<Extremes> = match order {
+        Order::C => vec![x
+            .par_chunks(chunk * cols)
+            .map(|b| Extremes::of(b, cols))
+            .reduce_with(Extremes::merge)
+            .expect("at least one row")],
+        Order::F => (0..cols)
+            .into_par_iter()
+            .map(|j| {
+                x[j * rows..(j + 1) * rows]
+                    .par_chunks(MINMAX_CHUNK)
+                    .map(|b| Extremes::of(b, 1))
+                    .reduce_with(Extremes::merge)
+                    .expect("at least one row")
+            })
+            .collect(),
+    };
+    let (mut mins, mut maxs) = (Vec::with_capacity(cols), Vec::with_capacity(cols));
+    for j in 0..cols {
+        let (e, k) = if order == Order::C {
+            (&ext[0], j)
+        } else {
+            (&ext[j], 0)
+        };
+        let column = Column {
+            x,
+            rows,
+            cols,
+            order,
+            j,
+        };
+        let (min, max) = if e.nan[k] as usize == rows {
+            // fmin.reduce keeps a NaN as it is; which of several different ones is not defined
+            let first = column.get(0).to_bits();
+            if first & QUIET_NAN != QUIET_NAN || (1..rows).any(|i| column.get(i).to_bits() != first)
+            {
+                return Err(format!(
+                    "column {j} has no values and NaN of several bit patterns"
+                ));
+            }
+            (f64::from_bits(first), f64::from_bits(first))
+        } else {
+            (e.min[k], e.max[k])
+        };
+        if min == 0.0 || max == 0.0 {
+            let (mut neg, mut pos) = (false, false);
+            for i in 0..rows {
+                let b = column.get(i).to_bits();
+                neg |= b == NEG_ZERO;
+                pos |= b == 0;
+            }
+            if neg && pos {
+                let what = if min == 0.0 { "min" } else { "max" };
+                return Err(format!(
+                    "the {what} of column {j} depends on the order of 0.0 and -0.0"
+                ));
+            }
+        }
+        mins.push(min);
+        maxs.push(max);
+    }
+    Ok((mins, maxs))
+}
+
+/// Values per parallel block of [`minmax_stats`] (2 MB).
+const MINMAX_CHUNK: usize = 1 << 18;
+/// The exponent and the quiet bit of a float64: set in every quiet NaN.
+const QUIET_NAN: u64 = 0x7ff8_0000_0000_0000;
+/// How many values [`Extremes::of`] folds side by side (a multiple of the width), so that the
+/// compiler can vectorise the loop whatever the number of columns.
+const MINMAX_LANES: usize = 32;
+
+/// Per column of a block of rows: the least and greatest value that is not NaN (+inf / -inf
+/// when there is none) and how many NaN it holds.
+struct Extremes {
+    min: Vec<f64>,
+    max: Vec<f64>,
+    nan: Vec<u64>,
+}
+
+impl Extremes {
+    /// The extremes of `x`, `x.len() / width` rows of `width` values one after the other.
+    fn of(x: &[f64], width: usize) -> Extremes {
+        let lanes = width * (MINMAX_LANES / width).max(1);
+        let mut e = Extremes {
+            min: vec![f64::INFINITY; lanes],
+            max: vec![f64::NEG_INFINITY; lanes],
+            nan: vec![0; lanes],
+        };
+        let fold = |e: &mut Extremes, block: &[f64]| {
+            for (((v, lo), hi), n) in block
+                .iter()
+                .zip(e.min.iter_mut())
+                .zip(e.max.iter_mut())
+                .zip(e.nan.iter_mut())
+            {
+                // a NaN compares false: it never replaces an extreme
+                *lo = if *v < *lo { *v } else { *lo };
+                *hi = if *v > *hi { *v } else { *hi };
+                *n += u64::from(v.is_nan());
+            }
+        };
+        let mut blocks = x.chunks_exact(lanes);
+        for block in &mut blocks {
+            fold(&mut e, block);
+        }
+        fold(&mut e, blocks.remainder());
+        // lane t holds column t % width
+        let mut out = Extremes {
+            min: e.min[..width].to_vec(),
+            max: e.max[..width].to_vec(),
+            nan: e.nan[..width].to_vec(),
+        };
+        for t in width..lanes {
+            out.take(t % width, e.min[t], e.max[t], e.nan[t]);
+        }
+        out
+    }
+
+    fn take(&mut self, j: usize, min: f64, max: f64, nan: u64) {
+        if min < self.min[j] {
+            self.min[j] = min;
+        }
+        if max > self.max[j] {
+            self.max[j] = max;
+        }
+        self.nan[j] += nan;
+    }
+
+    fn merge(mut self, other: Extremes) -> Extremes {
+        for j in 0..self.min.len() {
+            self.take(j, other.min[j], other.max[j], other.nan[j]);
+        }
+        self
+    }
+}
+
 /// Keys are bucketed by their top 16 bits (sign, exponent, 4 bits of mantissa).
 const BUCKET_SHIFT: u32 = 48;
 const BUCKETS: usize = 1 << 16;
@@ -519,6 +681,55 @@ pub fn scale_stats_ipc(input: &Path, options_json: &str, out: &Path) -> Result<O
     })
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MinMaxOptions {
+    rows: usize,
+    cols: usize,
+    order: String,
+}
+
+/// The IPC face of [`minmax_stats`]: column `x` (float64, `rows * cols` values in `order`),
+/// options `{"rows", "cols", "order": "C"|"F"}`. The result file has one float64 column `stat`:
+/// the `cols` minima, then the `cols` maxima (NaN for a column without values, as NumPy gives
+/// it; the shim has NumPy warn about it).
+pub fn minmax_stats_ipc(input: &Path, options_json: &str, out: &Path) -> Result<Outcome> {
+    let t0 = Instant::now();
+    let (opts, batch): (MinMaxOptions, _) = match kernel_input(input, options_json)? {
+        Ok(v) => v,
+        Err(why) => return Ok(Outcome::Declined(why)),
+    };
+    let order = match opts.order.as_str() {
+        "C" => Order::C,
+        "F" => Order::F,
+        other => return Ok(Outcome::Declined(format!("unknown order {other:?}"))),
+    };
+    let x = match batch
+        .column_by_name("x")
+        .and_then(|a| a.as_primitive_opt::<Float64Type>())
+    {
+        Some(f) if f.null_count() == 0 => f.values(),
+        _ => {
+            return Ok(Outcome::Declined(
+                "the input needs a float64 column x without nulls".into(),
+            ))
+        }
+    };
+    let (mins, maxs) = match minmax_stats(x, opts.rows, opts.cols, order) {
+        Ok(v) => v,
+        Err(why) => return Ok(Outcome::Declined(why)),
+    };
+    let stat = Float64Array::from_iter_values(mins.into_iter().chain(maxs));
+    let batch = RecordBatch::try_from_iter([("stat", Arc::new(stat) as _)]).expect("one column");
+    let bytes = write_ipc_file(&batch, out)?;
+    Ok(Outcome::Ok {
+        rows: opts.rows,
+        cols: opts.cols,
+        bytes,
+        elapsed_ms: t0.elapsed().as_secs_f64() * 1000.0,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -650,6 +861,88 @@ mod tests {
         assert_eq!(f, c);
         assert!(standard_stats(&[NAN, 1.0], 1, 2, Order::C).is_err());
         assert!(standard_stats(&[f64::MAX, -f64::MAX], 2, 1, Order::F).is_err());
+    }
+
+    #[test]
+    fn minmax_ignores_nan_in_both_orders() {
+        // C order, 3 rows x 2 columns: column 0 = 3 NaN -1, column 1 = NaN 2 NaN
+        let c = minmax_stats(&[3.0, NAN, NAN, 2.0, -1.0, NAN], 3, 2, Order::C).unwrap();
+        assert_eq!(c, (vec![-1.0, 2.0], vec![3.0, 2.0]));
+        let f = minmax_stats(&[3.0, NAN, -1.0, NAN, 2.0, NAN], 3, 2, Order::F).unwrap();
+        assert_eq!(f, c);
+        // infinities are values; one row
+        let s = minmax_stats(&[f64::INFINITY, -5e-324, f64::NEG_INFINITY], 1, 3, Order::C).unwrap();
+        assert_eq!(s.0, s.1);
+        assert_eq!(s.0, vec![f64::INFINITY, -5e-324, f64::NEG_INFINITY]);
+    }
+
+    #[test]
+    fn minmax_of_long_arrays_matches_a_scan() {
+        // several parallel blocks, lanes and a remainder; extremes at the ends and inside
+        let mut s = 11u64;
+        let mut next = move || {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            s
+        };
+        for (rows, cols) in [(300_001, 3), (70_000, 5), (1, 7), (33, 1), (200_000, 40)] {
+            let mut x: Vec<f64> = (0..rows * cols)
+                .map(|_| match next() % 10 {
+                    0 => NAN,
+                    _ => (next() % 2_000_001) as f64 * 1e-3 - 1000.0,
+                })
+                .collect();
+            x[rows * cols - 1] = 5000.0;
+            x[0] = -5000.0;
+            for order in [Order::C, Order::F] {
+                let (mins, maxs) = minmax_stats(&x, rows, cols, order).unwrap();
+                for j in 0..cols {
+                    let column = Column {
+                        x: &x,
+                        rows,
+                        cols,
+                        order,
+                        j,
+                    };
+                    let values: Vec<f64> = (0..rows)
+                        .map(|i| column.get(i))
+                        .filter(|v| !v.is_nan())
+                        .collect();
+                    let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
+                    let hi = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                    let (lo, hi) = if values.is_empty() {
+                        (NAN, NAN)
+                    } else {
+                        (lo, hi)
+                    };
+                    assert_eq!(
+                        bits(&[mins[j], maxs[j]]),
+                        bits(&[lo, hi]),
+                        "{rows} x {cols} {order:?} column {j}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn minmax_zeros_and_all_nan_columns() {
+        // one zero sign keeps it; both signs at an extreme decline, elsewhere they do not matter
+        let s = minmax_stats(&[-0.0, 1.0, -0.0, 2.0], 2, 2, Order::C).unwrap();
+        assert_eq!(s.0[0].to_bits(), (-0.0f64).to_bits());
+        assert_eq!(s.1[0].to_bits(), (-0.0f64).to_bits());
+        assert!(minmax_stats(&[-0.0, 0.0, 1.0], 3, 1, Order::F).is_err());
+        assert!(minmax_stats(&[-0.0, 0.0, -1.0], 3, 1, Order::F).is_err());
+        assert!(minmax_stats(&[-0.0, 0.0, -1.0, 1.0], 4, 1, Order::F).is_ok());
+        // a column without values: its NaN as it is, when all its NaN are the same
+        let neg_nan = f64::from_bits(0xfff8_0000_0000_0000);
+        let s = minmax_stats(&[neg_nan, 1.0, neg_nan, 2.0], 2, 2, Order::C).unwrap();
+        assert_eq!(bits(&[s.0[0], s.1[0]]), bits(&[neg_nan, neg_nan]));
+        assert!(minmax_stats(&[neg_nan, NAN], 2, 1, Order::F).is_err());
+        assert!(minmax_stats(&[f64::from_bits(0x7ff0_0000_0000_0001)], 1, 1, Order::F).is_err());
+        assert!(minmax_stats(&[], 0, 2, Order::C).is_err());
+        assert!(minmax_stats(&[1.0, 2.0, 3.0], 2, 2, Order::C).is_err());
     }
 
     #[test]

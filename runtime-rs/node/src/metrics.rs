@@ -1,4 +1,4 @@
-//! `rocAuc(...)`, `binaryScore(...)` and `labelCodes(...)` (inPath, optionsJson, outPath): Promise<string>.
+//! `rocAuc(...)`, `binaryScore(...)`, `labelCodes(...)` and `logLoss(...)` (inPath, optionsJson, outPath): Promise<string>.
 
 use napi::bindgen_prelude::AsyncTask;
 use napi_derive::napi;
@@ -40,6 +40,18 @@ pub fn binary_score(
 pub fn label_codes(input: String, options_json: String, out_path: String) -> AsyncTask<KernelTask> {
     AsyncTask::new(KernelTask::new(
         stratum_core::label_codes_ipc,
+        input,
+        options_json,
+        out_path,
+    ))
+}
+
+/// scikit-learn's `log_loss` on the labels (`y`), probabilities (`p`) and optional weights (`w`)
+/// of an Arrow IPC file; the result (`loss`) at `outPath` (see `stratum_core::logloss`).
+#[napi(js_name = "logLoss", ts_return_type = "Promise<string>")]
+pub fn log_loss(input: String, options_json: String, out_path: String) -> AsyncTask<KernelTask> {
+    AsyncTask::new(KernelTask::new(
+        stratum_core::log_loss_ipc,
         input,
         options_json,
         out_path,

@@ -1,4 +1,4 @@
-//! `scaleStats(inPath, optionsJson, outPath)`: Promise<string>.
+//! `scaleStats` and `minmaxStats(inPath, optionsJson, outPath)`: Promise<string>.
 
 use napi::bindgen_prelude::AsyncTask;
 use napi_derive::napi;
@@ -12,6 +12,23 @@ use crate::task::KernelTask;
 pub fn scale_stats(input: String, options_json: String, out_path: String) -> AsyncTask<KernelTask> {
     AsyncTask::new(KernelTask::new(
         stratum_core::scale_stats_ipc,
+        input,
+        options_json,
+        out_path,
+    ))
+}
+
+/// scikit-learn's `MinMaxScaler` statistics (per-column `np.nanmin` / `np.nanmax`) of the
+/// float64 values `x` of an Arrow IPC file (`rows x cols` in C or F order, see
+/// `stratum_core::scale::minmax_stats_ipc`); the result (`stat`) at `outPath`.
+#[napi(js_name = "minmaxStats", ts_return_type = "Promise<string>")]
+pub fn minmax_stats(
+    input: String,
+    options_json: String,
+    out_path: String,
+) -> AsyncTask<KernelTask> {
+    AsyncTask::new(KernelTask::new(
+        stratum_core::minmax_stats_ipc,
         input,
         options_json,
         out_path,
