@@ -32,6 +32,8 @@ from sklearn.preprocessing import StandardScaler
 from stratum_shim import scalers
 from stratum_shim.dispatch import RT
 
+from sklearn_compare import describe, same
+
 assert RT.client is not None, "run me under the coordinator"
 installed = D._incremental_mean_and_var  # the tracing wrapper around the substitute, if traced
 substitute = getattr(installed, "__stratum_original__", installed)
@@ -143,35 +145,6 @@ def fit(kw, chunks, use_original, mode, sample_weight=None):
     finally:
         D._incremental_mean_and_var = installed
     return result, [(type(x.message).__name__, str(x.message)) for x in w], calls
-
-
-def same(a, b):
-    if sp.issparse(a) or sp.issparse(b):
-        return sp.issparse(a) and sp.issparse(b) and a.format == b.format and same(a.toarray(), b.toarray())
-    if a is None or b is None:
-        return a is None and b is None
-    if isinstance(a, (np.ndarray, np.generic)) or isinstance(b, (np.ndarray, np.generic)):
-        if type(a) is not type(b):
-            return False
-        a, b = np.asarray(a), np.asarray(b)
-        if a.dtype != b.dtype or a.shape != b.shape:
-            return False
-        if a.dtype.kind in "fiub":
-            return np.ascontiguousarray(a).tobytes() == np.ascontiguousarray(b).tobytes()
-        return a.tolist() == b.tolist()
-    if isinstance(a, (tuple, list)):
-        return isinstance(b, type(a)) and len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
-    return type(a) is type(b) and a == b
-
-
-def describe(X):
-    if sp.issparse(X):
-        return f"{type(X).__name__} {X.shape}"
-    if isinstance(X, pd.DataFrame):
-        return f"DataFrame {X.shape} {list(X.dtypes)}"
-    if isinstance(X, np.ndarray):
-        return f"{X.shape} {X.dtype} C={X.flags.c_contiguous} F={X.flags.f_contiguous} NaN={int(np.isnan(X).sum()) if X.dtype.kind == 'f' else 0}"
-    return type(X).__name__
 
 
 def numpy_overflows(V):
