@@ -73,6 +73,11 @@ def limit(n: int) -> None:
     _LIMIT = n
 
 
+def granted() -> int:
+    """The cores this script may use now (1 outside the coordinator)."""
+    return _LIMIT or 1
+
+
 def _clamp_joblib() -> None:
     from joblib import _parallel_backends as backends
 

@@ -7,6 +7,7 @@ Anything that cannot be canonicalised raises Opaque: the value is then never sha
 from __future__ import annotations
 
 import hashlib
+import os
 import struct
 import threading
 import types
@@ -20,13 +21,56 @@ class Opaque(Exception):
     """The value cannot be canonicalised soundly; results depending on it are never shared."""
 
 
-def digest(*parts: bytes) -> str:
-    # SHA-256 (truncated to 128 bits), not blake2b: this CPU hashes it in hardware (SHA-NI),
-    # 1.6 GB/s against blake2b's 0.55 GB/s, and every traced call on an array pays it once
+# parts at least twice this long are hashed in pieces of this size (see `digest`)
+PIECE = 4 << 20
+
+
+def digest(*parts) -> str:
+    """SHA-256 of the parts (truncated to 128 bits), not blake2b: this CPU hashes it in hardware
+    (SHA-NI), 1.6 GB/s against blake2b's 0.55 GB/s, and every traced call on an array pays it
+    once. A part of 8 MB or more goes in as a marker, its length and the SHA-256 of each of its
+    4 MB pieces, which the script's granted cores hash at once (hashlib releases the GIL: a 32 MB
+    array in 9 ms on 2 cores instead of 18). The pieces do not depend on the cores, so neither
+    does the LID; a part's length follows from what precedes it (dtype and shape), so no raw part
+    can spell a pieced one."""
     h = hashlib.sha256()
     for p in parts:
-        h.update(p)
+        m = memoryview(p)
+        if m.nbytes >= 2 * PIECE:
+            h.update(_pieced(m if m.format == "B" and m.ndim == 1 else m.cast("B")))
+        else:
+            h.update(m)
     return h.hexdigest()[:32]
+
+
+def _pieced(m: memoryview) -> bytes:
+    from . import cores
+
+    pieces = [m[i:i + PIECE] for i in range(0, len(m), PIECE)]
+    threads = min(cores.granted(), len(pieces))
+    if threads > 1:
+        digests = list(_hash_pool(threads).map(_sha256, pieces))
+    else:
+        digests = [_sha256(v) for v in pieces]
+    return b"".join([b"\0sha256 pieces:", str(len(m)).encode(), b":", *digests])
+
+
+def _sha256(view) -> bytes:
+    return hashlib.sha256(view).digest()
+
+
+_pool = None  # (pid, threads, executor): a forked script makes its own
+
+
+def _hash_pool(threads: int):
+    global _pool
+    if _pool is None or _pool[0] != os.getpid() or _pool[1] != threads:
+        from concurrent.futures import ThreadPoolExecutor
+
+        if _pool is not None and _pool[0] == os.getpid():
+            _pool[2].shutdown(wait=False)
+        _pool = (os.getpid(), threads, ThreadPoolExecutor(threads, thread_name_prefix="stratum-hash"))
+    return _pool[2]
 
 
 class _Ctx(threading.local):

@@ -441,3 +441,28 @@ def test_empty_arrays_and_frames_have_content_lids():
     finally:
         L._ctx.memo = False
     assert a != b
+
+
+def test_large_arrays_hash_in_pieces_whatever_the_cores():
+    from stratum_shim import cores
+
+    a = np.random.default_rng(5).random(3 * L.PIECE // 8 + 7)  # three pieces and a bit
+    saved = cores._LIMIT
+    try:
+        lids = []
+        for n in (None, 1, 2, 3):
+            cores._LIMIT = n
+            lids.append(L.array_lid(a))
+        assert len(set(lids)) == 1
+        for at in (0, L.PIECE // 8, len(a) - 1):  # a change in the first, second or last piece
+            b = a.copy()
+            b[at] = np.nextafter(b[at], 2.0)
+            assert L.array_lid(b) != lids[0]
+        # the same bytes as another dtype or shape are another array
+        assert L.array_lid(a.view(np.int64)) != lids[0]
+        assert L.array_lid(a[:-1].reshape(-1, 2)) != L.array_lid(a[:-1])
+        # a part's bytes, not its elements: an int64 view hashes as its uint8 view
+        ints = np.arange(2 * L.PIECE // 8, dtype=np.int64)
+        assert L.digest(b"x", memoryview(ints)) == L.digest(b"x", memoryview(ints.view(np.uint8)))
+    finally:
+        cores._LIMIT = saved
