@@ -83,6 +83,18 @@ describe('kernel substitutions under the coordinator', () => {
     expect(r.batch.shim_errors).toBe(0);
   }, 300000);
 
+  test('row takes of many-block frames on both cores: sort_values, drop_duplicates, masks, take, reindex, merge, sample and train_test_split give identical frames and blocks', async () => {
+    const r = await coord.runScripts(['tests/py/kernel_take_conformance.py'], { cwd: ROOT, outDir: out });
+    const s = r.scripts[0];
+    const stderr = fs.readFileSync(s.stderr_path, 'utf8');
+    expect({ status: s.status, stderr }).toEqual({ status: 'ok', stderr: '' });
+    const m = /take conformance: (\d+) cases identical, (\d+) parallel takes/.exec(fs.readFileSync(s.stdout_path, 'utf8'));
+    expect(m).not.toBeNull();
+    expect(Number(m![1])).toBeGreaterThanOrEqual(1000);
+    expect(Number(m![2])).toBeGreaterThanOrEqual(500);
+    expect(r.batch.shim_errors).toBe(0);
+  }, 300000);
+
   test('splitters and type_of_target: np.unique of str / int labels through label_codes and radix stable argsorts give the same folds as scikit-learn', async () => {
     const r = await coord.runScripts(['tests/py/kernel_splits_conformance.py'], { cwd: ROOT, outDir: out });
     const s = r.scripts[0];

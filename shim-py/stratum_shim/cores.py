@@ -78,6 +78,22 @@ def granted() -> int:
     return _LIMIT or 1
 
 
+_pool = None  # (pid, threads, executor): a forked script makes its own
+
+
+def pool(threads: int):
+    """A thread pool of `threads` workers for work that releases the GIL (hashing, Arrow and
+    pandas takes), made in this process (threads do not survive the warm worker's fork)."""
+    global _pool
+    if _pool is None or _pool[0] != os.getpid() or _pool[1] != threads:
+        from concurrent.futures import ThreadPoolExecutor
+
+        if _pool is not None and _pool[0] == os.getpid():
+            _pool[2].shutdown(wait=False)
+        _pool = (os.getpid(), threads, ThreadPoolExecutor(threads, thread_name_prefix="stratum"))
+    return _pool[2]
+
+
 def _clamp_joblib() -> None:
     from joblib import _parallel_backends as backends
 

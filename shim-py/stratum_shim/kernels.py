@@ -119,7 +119,7 @@ def install() -> None:
         original = getattr(sklearn.metrics, name)
         _installed.append((sklearn.metrics, name, original))
         setattr(sklearn.metrics, name, make(original))
-    from . import classify, dedup, describe, groupby, logloss, merge, nunique, scalers, sort, splits, trees
+    from . import classify, dedup, describe, groupby, logloss, merge, nunique, scalers, sort, splits, take, trees
 
     register = lambda owner, name, original: _installed.append((owner, name, original))  # noqa: E731
     trees.install(register)
@@ -133,6 +133,7 @@ def install() -> None:
     describe.install(register)
     sort.install(register)
     splits.install(register)
+    take.install(register)
 
 
 def uninstall() -> None:

@@ -7,7 +7,6 @@ Anything that cannot be canonicalised raises Opaque: the value is then never sha
 from __future__ import annotations
 
 import hashlib
-import os
 import struct
 import threading
 import types
@@ -49,7 +48,7 @@ def _pieced(m: memoryview) -> bytes:
     pieces = [m[i:i + PIECE] for i in range(0, len(m), PIECE)]
     threads = min(cores.granted(), len(pieces))
     if threads > 1:
-        digests = list(_hash_pool(threads).map(_sha256, pieces))
+        digests = list(cores.pool(threads).map(_sha256, pieces))
     else:
         digests = [_sha256(v) for v in pieces]
     return b"".join([b"\0sha256 pieces:", str(len(m)).encode(), b":", *digests])
@@ -58,19 +57,6 @@ def _pieced(m: memoryview) -> bytes:
 def _sha256(view) -> bytes:
     return hashlib.sha256(view).digest()
 
-
-_pool = None  # (pid, threads, executor): a forked script makes its own
-
-
-def _hash_pool(threads: int):
-    global _pool
-    if _pool is None or _pool[0] != os.getpid() or _pool[1] != threads:
-        from concurrent.futures import ThreadPoolExecutor
-
-        if _pool is not None and _pool[0] == os.getpid():
-            _pool[2].shutdown(wait=False)
-        _pool = (os.getpid(), threads, ThreadPoolExecutor(threads, thread_name_prefix="stratum-hash"))
-    return _pool[2]
 
 
 class _Ctx(threading.local):
