@@ -129,6 +129,26 @@ def _surely_tied(a) -> bool:
     return len(np.unique(sample)) < len(sample)
 
 
+def _presorted(a) -> bool:
+    """Whether a numeric key looks sorted already (its ~4096 evenly spaced rows are, one way or
+    the other): NumPy's stable sort (timsort) finds the runs and finishes in one pass, faster
+    than the round trip (value_counts' 1M equal counts: ~20 ms slower through the kernel)."""
+    import pyarrow as pa
+
+    if pa.types.is_string(a.type) or pa.types.is_large_string(a.type) or pa.types.is_dictionary(a.type):
+        return False
+    sample = a.to_numpy(zero_copy_only=False)[:: max(1, len(a) // 4096)]
+    if sample.dtype.kind == "f":
+        sample = sample[~np.isnan(sample)]
+    elif sample.dtype.kind in "Mm":
+        sample = sample.view(np.int64)  # NaT, the smallest int64, breaks a run: not presorted
+    elif sample.dtype.kind not in "iub":
+        return False
+    with np.errstate(all="ignore"):  # inf - inf: the script must not see NumPy's warning
+        d = np.diff(sample.astype(np.float64))  # only routing: a rounded int64 still orders
+    return bool((d >= 0).all() or (d <= 0).all())
+
+
 def _plan_lexsort(keys, orders=None, na_position="last", key=None, codes_given=False):
     if not ENABLED or key is not None or codes_given or na_position not in ("last", "first"):
         return None
@@ -160,7 +180,7 @@ def _plan_nargsort(items, kind="quicksort", ascending=True, na_position="last", 
     if a is None:
         return None
     stable = kind in STABLE_KINDS
-    if not stable and PRECHECK and _surely_tied(a):
+    if PRECHECK and (_surely_tied(a) if not stable else _presorted(a)):
         return None
     return [a], [bool(ascending)], na_position == "last", stable
 
