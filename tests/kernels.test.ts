@@ -392,4 +392,21 @@ describe('kernel substitutions under the coordinator', () => {
     expect(r.batch.kernel_declined[declines[0]]).toBe(Number(m![3]));
     expect(r.batch.shim_errors).toBe(0);
   }, 300000);
+
+  // after sort_values: value_counts' large results are sorted by the sort_indexer kernel, and the
+  // coordinator's kernel counts add up over the scripts it ran
+  test('Series.value_counts: randomised Series, dtypes and parameters give identical results through the value_counts kernel; other calls stay with pandas', async () => {
+    const r = await coord.runScripts(['tests/py/kernel_value_counts_conformance.py'], { cwd: ROOT, outDir: out });
+    const s = r.scripts[0];
+    const stderr = fs.readFileSync(s.stderr_path, 'utf8');
+    expect({ status: s.status, stderr }).toEqual({ status: 'ok', stderr: '' });
+    const m = /value_counts kernel conformance: (\d+) cases identical, (\d+) kernel runs/.exec(fs.readFileSync(s.stdout_path, 'utf8'));
+    expect(m).not.toBeNull();
+    expect(Number(m![1])).toBeGreaterThanOrEqual(400);
+    expect(Number(m![2])).toBeGreaterThanOrEqual(200);
+    expect(r.batch.kernels.value_counts).toBe(Number(m![2]));
+    // the shim checks what the kernel supports: nothing reaches it that it declines
+    expect(Object.keys(r.batch.kernel_declined).filter((k) => k.startsWith('value_counts'))).toEqual([]);
+    expect(r.batch.shim_errors).toBe(0);
+  }, 300000);
 });

@@ -42,6 +42,9 @@ library exactly, and the library's own code does everything around it:
   ``dedup.py``).
 - ``DataFrame.nunique`` / ``Series.nunique`` (axis 0): the distinct values of every supported
   column, counted in parallel (see ``nunique.py``).
+- ``htable.value_count`` (its name in ``pandas.core.algorithms``: ``Series.value_counts`` of NumPy
+  columns) and ``ArrowExtensionArray.value_counts`` of pandas' ``str`` arrays with many distinct
+  values: the distinct values' first rows and counts (see ``value_counts.py``).
 - ``describe_ndframe`` (its name in ``pandas.core.generic``: ``Series.describe`` /
   ``DataFrame.describe``): the numbers of the int64 / float64 columns, answered to pandas' own
   ``describe_numeric_1d`` (see ``describe.py``).
@@ -119,7 +122,7 @@ def install() -> None:
         original = getattr(sklearn.metrics, name)
         _installed.append((sklearn.metrics, name, original))
         setattr(sklearn.metrics, name, make(original))
-    from . import classify, dedup, describe, groupby, logloss, merge, nunique, scalers, sort, splits, take, trees
+    from . import classify, dedup, describe, groupby, logloss, merge, nunique, scalers, sort, splits, take, trees, value_counts
 
     register = lambda owner, name, original: _installed.append((owner, name, original))  # noqa: E731
     trees.install(register)
@@ -130,6 +133,7 @@ def install() -> None:
     merge.install(register)
     dedup.install(register)
     nunique.install(register)
+    value_counts.install(register)
     describe.install(register)
     sort.install(register)
     splits.install(register)

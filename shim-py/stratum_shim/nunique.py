@@ -151,16 +151,18 @@ def _plan_series(self, dropna=True, *extra, **unknown):
     return (array, missing), dropna
 
 
-def _many_distinct(array) -> bool:
-    """Whether a strided sample of the array holds at least MIN_SAMPLE_DISTINCT distinct values."""
+def _many_distinct(array, at_least=None) -> bool:
+    """Whether a strided sample of SAMPLE of the array's values holds at least `at_least`
+    (default MIN_SAMPLE_DISTINCT) distinct values."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    if MIN_SAMPLE_DISTINCT <= 0:
+    at_least = MIN_SAMPLE_DISTINCT if at_least is None else at_least
+    if at_least <= 0:
         return True
     n = len(array)
     sample = array if n <= SAMPLE else array.take(pa.array(np.arange(SAMPLE, dtype=np.int64) * (n // SAMPLE)))
-    return pc.count_distinct(sample, mode="all").as_py() >= MIN_SAMPLE_DISTINCT
+    return pc.count_distinct(sample, mode="all").as_py() >= at_least
 
 
 def _run_series(p, self, *args, **kwargs):

@@ -13,7 +13,7 @@ import type { KernelReply, LookupReply, ShimMessage, SourceInfo } from '../trace
 import { csvKernelOptions, parquetKernelOptions } from './kernels';
 import { Asker, MemoTable } from './memo';
 import { killGroup, Zygote } from './pool';
-import { binaryScore, countVocab, describe, duplicated, encodeFit, encodeTransform, groupbyAgg, hashFeatures, hashFile, imputeStats, joinIndexers, KernelResult, labelCodes, logLoss, minmaxStats, nunique, readCsv, readParquet, rocAuc, scaleStats, sortIndexer, treeFit } from './runtime';
+import { binaryScore, countVocab, describe, duplicated, encodeFit, encodeTransform, groupbyAgg, hashFeatures, hashFile, imputeStats, joinIndexers, KernelResult, labelCodes, logLoss, minmaxStats, nunique, readCsv, readParquet, rocAuc, scaleStats, sortIndexer, treeFit, valueCounts } from './runtime';
 import { ResultStore } from './store';
 
 export interface CoordinatorOptions {
@@ -491,6 +491,7 @@ const KERNELS: Record<string, (input: string, options: Record<string, unknown>, 
   join_indexers: joinIndexers,
   duplicated,
   nunique,
+  value_counts: valueCounts,
   describe,
   sort_indexer: sortIndexer,
 };

@@ -21,6 +21,7 @@ interface Addon {
   joinIndexers(inPath: string, optionsJson: string, outPath: string): Promise<string>;
   duplicated(inPath: string, optionsJson: string, outPath: string): Promise<string>;
   nunique(inPath: string, optionsJson: string, outPath: string): Promise<string>;
+  valueCounts(inPath: string, optionsJson: string, outPath: string): Promise<string>;
   describe(inPath: string, optionsJson: string, outPath: string): Promise<string>;
   sortIndexer(inPath: string, optionsJson: string, outPath: string): Promise<string>;
   hashFile(path: string): Promise<string>;
@@ -96,6 +97,8 @@ export const joinIndexers = (input: string, options: Record<string, unknown>, ou
 export const duplicated = (input: string, options: Record<string, unknown>, outPath: string) => runKernel('duplicated', 'duplicated', input, options, outPath);
 /** pandas' nunique of columns: per column the distinct values that are not missing and whether one is missing. */
 export const nunique = (input: string, options: Record<string, unknown>, outPath: string) => runKernel('nunique', 'nunique', input, options, outPath);
+/** pandas' value_count of a column: every distinct value's first row and count, in the order of first appearance. */
+export const valueCounts = (input: string, options: Record<string, unknown>, outPath: string) => runKernel('valueCounts', 'value_counts', input, options, outPath);
 /** pandas' describe() of int64 / float64 columns: count, mean, std, min, quantiles, max per column. */
 export const describe = (input: string, options: Record<string, unknown>, outPath: string) => runKernel('describe', 'describe', input, options, outPath);
 /** pandas' sort indexers (lexsort_indexer / nargsort): the order of the rows (int64). */

@@ -24,6 +24,7 @@ pub mod sort;
 pub mod text;
 pub mod tokenize;
 pub mod tree;
+pub mod valuecounts;
 
 pub use csv::{read_csv_to_ipc, Outcome};
 pub use dedup::duplicated_ipc;
@@ -43,3 +44,4 @@ pub use scale::{minmax_stats_ipc, scale_stats_ipc};
 pub use sort::sort_indexer_ipc;
 pub use text::{count_vocab_ipc, hash_features_ipc};
 pub use tree::tree_fit_ipc;
+pub use valuecounts::value_counts_ipc;

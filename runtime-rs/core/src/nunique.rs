@@ -157,17 +157,17 @@ pub fn count_distinct(
 }
 
 /// Rows a chunk takes at least (smaller inputs are one chunk).
-const MIN_CHUNK: usize = 1 << 14;
+pub(crate) const MIN_CHUNK: usize = 1 << 14;
 /// Distinct keys a chunk's own set may hold before the rows are partitioned instead (they are
 /// too, earlier, when nearly every row seen holds a new key).
-const LOCAL_CAP: usize = 1 << 16;
+pub(crate) const LOCAL_CAP: usize = 1 << 16;
 /// Integer ranges up to this many values are counted in a byte per value, wider ones in a bit.
 const BYTE_SPAN: usize = 1 << 20;
 /// Keys a partition should get (its set then fits in cache).
-const PART_KEYS: usize = 1 << 12;
+pub(crate) const PART_KEYS: usize = 1 << 12;
 
 /// The chunks of `0..n` for `per` chunks per thread (at least `MIN_CHUNK` rows each).
-fn chunks(n: usize, per: usize) -> Vec<Range<usize>> {
+pub(crate) fn chunks(n: usize, per: usize) -> Vec<Range<usize>> {
     let k = (rayon::current_num_threads() * per)
         .min(n.div_ceil(MIN_CHUNK))
         .max(1);
@@ -264,7 +264,7 @@ where
 }
 
 /// The keys of a column as the hashed count sees them.
-trait Keys: Sync {
+pub(crate) trait Keys: Sync {
     type K: Copy + Default + Send + Sync;
     /// the set that holds them
     type Set: KeySet<Self::K>;
@@ -290,9 +290,9 @@ fn mix(v: u64) -> u64 {
 }
 
 /// Integer values (the key is the value's bits).
-struct IntKeys<'a, T> {
-    v: &'a [T],
-    missing: Option<i64>,
+pub(crate) struct IntKeys<'a, T> {
+    pub(crate) v: &'a [T],
+    pub(crate) missing: Option<i64>,
 }
 
 impl<T: Copy + Into<i64> + Sync> Keys for IntKeys<'_, T> {
@@ -319,9 +319,9 @@ impl<T: Copy + Into<i64> + Sync> Keys for IntKeys<'_, T> {
 }
 
 /// float64 values: the key is the bits, `-0.0` as `0.0`; NaN and null are missing.
-struct FloatKeys<'a> {
-    v: &'a [f64],
-    nulls: Option<&'a NullBuffer>,
+pub(crate) struct FloatKeys<'a> {
+    pub(crate) v: &'a [f64],
+    pub(crate) nulls: Option<&'a NullBuffer>,
 }
 
 impl Keys for FloatKeys<'_> {
@@ -353,16 +353,16 @@ impl Keys for FloatKeys<'_> {
 }
 
 /// Strings: nulls are missing.
-struct StrKeys<'a, O: OffsetSizeTrait> {
-    a: &'a GenericStringArray<O>,
-    nulls: Option<&'a NullBuffer>,
+pub(crate) struct StrKeys<'a, O: OffsetSizeTrait> {
+    pub(crate) a: &'a GenericStringArray<O>,
+    pub(crate) nulls: Option<&'a NullBuffer>,
 }
 
 /// A string's key: up to 16 bytes the bytes themselves (zero-padded, `lo` then `hi`) and the
 /// length, so that comparing keys never reads the strings; a longer string's hash (`lo`) and
 /// its row, whose bytes are compared when the hashes are equal.
 #[derive(Clone, Copy, Default)]
-struct StrKey {
+pub(crate) struct StrKey {
     lo: u64,
     hi: u64,
     row: u32,
@@ -455,7 +455,7 @@ impl<O: OffsetSizeTrait> Keys for StrKeys<'_, O> {
 }
 
 /// A set of distinct keys.
-trait KeySet<K>: Send + Sized {
+pub(crate) trait KeySet<K>: Send + Sized {
     fn new() -> Self;
     /// Empties the set, sized for `n` keys.
     fn reset(&mut self, n: usize);
@@ -473,7 +473,7 @@ fn slots_for(n: usize) -> usize {
 
 /// An open-addressing set of keys (linear probing, at most half full): a tag byte per slot
 /// (0 empty, else 7 bits of the hash) spares most comparisons of keys.
-struct Set<K> {
+pub(crate) struct Set<K> {
     tags: Vec<u8>,
     slots: Vec<K>,
     len: usize,
@@ -553,7 +553,7 @@ const EMPTY: u64 = 0x7ff4_8a3c_5d1e_9b27;
 
 /// An open-addressing set of 64-bit keys without tags (linear probing, at most half full): a
 /// slot holds its key or `EMPTY`; the key `EMPTY` itself is a flag.
-struct U64Set {
+pub(crate) struct U64Set {
     slots: Vec<u64>,
     len: usize,
     has_empty: bool,

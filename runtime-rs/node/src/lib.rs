@@ -20,6 +20,7 @@ mod sort;
 mod task;
 mod text;
 mod tree;
+mod valuecounts;
 
 use napi_derive::napi;
 
