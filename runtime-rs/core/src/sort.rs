@@ -122,8 +122,9 @@ unsafe impl Sync for Out {}
 /// Sorts (value, position) pairs by value and then position. The positions are distinct and
 /// come in increasing order, so this is the stable order of the values.
 ///
-/// Most significant digit first: one pass puts the pairs into buckets by the top `BITS` of the
-/// bits that vary (stably, so positions stay increasing within a bucket), then each bucket is
+/// Most significant digit first: one pass puts the pairs into buckets by the top `BITS` bits of
+/// their offset from the slice's minimum (stably, so positions stay increasing within a
+/// bucket), then each bucket is
 /// sorted the same way, in parallel, down to `SMALL` pairs, which a comparison sort finishes
 /// while they are in cache. Buckets whose values are all equal are already in order. Measured
 /// on one core at 1M pairs: 26 ms for random 62-bit keys, 22 ms for prices in cents as floats;
