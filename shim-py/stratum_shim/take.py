@@ -26,7 +26,10 @@ import threading
 
 from .dispatch import shim_error
 
-# below this many rows the thread hand-off costs more than the overlap saves; measured ...
+# below this many rows the thread hand-off eats the overlap; measured (a 6-block frame: 2 int64,
+# float64, datetime, 2 short `str`; df.take of a permutation, medians of 41 in a traced script on
+# 2 idle cores, pandas vs threads, ms): 20k 1.23 vs 1.36, 50k 2.3-2.8 vs 1.8-2.1, 100k 6.2-6.9 vs
+# 4.9-5.4, 300k 19-20 vs 15, 1M 84 vs 70-82; the bench's 1M x 7 frame 135 vs 77
 MIN_ROWS = int(os.environ.get("STRATUM_PARALLEL_TAKE_ROWS", "100000"))
 stats = {"parallel": 0}
 
