@@ -42,7 +42,9 @@ from .dispatch import RT, shim_error
 # sort small ranges) 10000: 0.18 vs 0.93, 30000: 0.62 vs 1.16, 100000: 3.5 vs 2.5, 1M: 26 vs 21
 MIN_STR_LABELS = int(os.environ.get("STRATUM_KERNEL_MIN_SPLIT_LABELS", "5000"))
 MIN_INT_LABELS = int(os.environ.get("STRATUM_KERNEL_MIN_SPLIT_INT_LABELS", "100000"))
-# a stable argsort this long or longer of values below 2**16 takes NumPy's radix sort
+# a stable argsort this long or longer of values below 2**16 takes NumPy's radix sort (6 classes,
+# medians of 21, int64 timsort vs the uint16 cast and radix sort, ms: 1000 0.010 vs 0.007, 10000
+# 0.13 vs 0.03, 100000 3.0 vs 0.87, 1M 34 vs 12; measured while a build ran on the other core)
 MIN_RADIX = 10000
 stats = {"runs": 0, "declined": 0, "radix": 0}
 
