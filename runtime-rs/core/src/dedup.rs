@@ -21,7 +21,7 @@ use serde::Deserialize;
 
 use crate::csv::Outcome;
 use crate::error::Result;
-use crate::ipc::{input_column, kernel_input, write_ipc_file, ColumnRef};
+use crate::ipc::{input_columns, kernel_input, write_ipc_file, ColumnRef};
 use crate::join::{combine, factorize_level, Level};
 
 /// pandas' `keep`.
@@ -101,14 +101,10 @@ pub fn duplicated_ipc(input: &Path, options_json: &str, out: &Path) -> Result<Ou
         Ok(i) => i,
         Err(why) => return Ok(Outcome::Declined(why)),
     };
-    let mut columns = Vec::with_capacity(opts.columns);
-    for j in 0..opts.columns {
-        match input_column(&batch, &opts.refs, &format!("c{j}")) {
-            Ok(Some(c)) => columns.push(c),
-            Ok(None) => return Ok(Outcome::Declined(format!("no column c{j}"))),
-            Err(why) => return Ok(Outcome::Declined(why)),
-        }
-    }
+    let columns = match input_columns(&batch, &opts.refs, "c", opts.columns) {
+        Ok(c) => c,
+        Err(why) => return Ok(Outcome::Declined(why)),
+    };
     let mask = match duplicated(&columns, opts.keep) {
         Ok(m) => m,
         Err(why) => return Ok(Outcome::Declined(why)),

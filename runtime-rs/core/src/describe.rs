@@ -41,7 +41,7 @@ use serde::Deserialize;
 use crate::csv::Outcome;
 use crate::error::Result;
 use crate::impute::{pairwise_sum_by, unkey};
-use crate::ipc::{input_column, kernel_input, write_ipc_file, ColumnRef};
+use crate::ipc::{input_columns, kernel_input, write_ipc_file, ColumnRef};
 
 /// One column's values.
 #[derive(Clone, Copy, Debug)]
@@ -595,14 +595,10 @@ pub fn describe_ipc(input: &Path, options_json: &str, out: &Path) -> Result<Outc
         Ok(i) => i,
         Err(why) => return Ok(Outcome::Declined(why)),
     };
-    let mut columns = Vec::with_capacity(opts.columns);
-    for j in 0..opts.columns {
-        match input_column(&batch, &opts.refs, &format!("c{j}")) {
-            Ok(Some(c)) => columns.push(c),
-            Ok(None) => return Ok(Outcome::Declined(format!("no column c{j}"))),
-            Err(why) => return Ok(Outcome::Declined(why)),
-        }
-    }
+    let columns = match input_columns(&batch, &opts.refs, "c", opts.columns) {
+        Ok(c) => c,
+        Err(why) => return Ok(Outcome::Declined(why)),
+    };
     let Ok(qs) = opts
         .quantiles
         .iter()

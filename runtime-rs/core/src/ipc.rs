@@ -157,6 +157,23 @@ pub fn input_column(
     }
 }
 
+/// Columns `{prefix}0` .. `{prefix}{n-1}` of a kernel's input, each from the batch or by
+/// reference ([`input_column`]); why not, when one is missing or unreadable (the kernel
+/// declines).
+pub fn input_columns(
+    batch: &arrow_array::RecordBatch,
+    refs: &std::collections::HashMap<String, ColumnRef>,
+    prefix: &str,
+    n: usize,
+) -> std::result::Result<Vec<arrow_array::ArrayRef>, String> {
+    (0..n)
+        .map(|j| {
+            let name = format!("{prefix}{j}");
+            input_column(batch, refs, &name)?.ok_or_else(|| format!("no column {name}"))
+        })
+        .collect()
+}
+
 /// The array a `ColumnRef` describes, viewing a read-only mapping of its file (no copy).
 /// Everything is checked: the file is the one the shim mapped, the buffers lie inside it and
 /// are aligned, and the array data is validated in full (offsets, UTF-8) as Arrow defines it.

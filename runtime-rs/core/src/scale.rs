@@ -51,7 +51,7 @@ use serde::Deserialize;
 use crate::csv::Outcome;
 use crate::error::Result;
 use crate::impute::{key, pairwise_sum_by, unkey, Column, Order, Sum2};
-use crate::ipc::{input_column, kernel_input, write_ipc_file, ColumnRef};
+use crate::ipc::{input_columns, kernel_input, write_ipc_file, ColumnRef};
 
 /// Per column: the median (NaN when not asked for) and the percentiles, in the order asked.
 pub struct RobustStats {
@@ -617,15 +617,10 @@ pub fn scale_stats_ipc(input: &Path, options_json: &str, out: &Path) -> Result<O
     let arrays: Vec<arrow_array::ArrayRef> = if let Some(x) = batch.column_by_name("x") {
         vec![x.clone()]
     } else if order == Order::F {
-        let mut arrays = Vec::with_capacity(opts.cols);
-        for j in 0..opts.cols {
-            match input_column(&batch, &opts.refs, &format!("c{j}")) {
-                Ok(Some(a)) => arrays.push(a),
-                Ok(None) => return Ok(Outcome::Declined(format!("no column c{j}"))),
-                Err(why) => return Ok(Outcome::Declined(why)),
-            }
+        match input_columns(&batch, &opts.refs, "c", opts.cols) {
+            Ok(arrays) => arrays,
+            Err(why) => return Ok(Outcome::Declined(why)),
         }
-        arrays
     } else {
         return Ok(Outcome::Declined("the input needs a column x".into()));
     };

@@ -35,7 +35,7 @@ use serde::Deserialize;
 use crate::csv::Outcome;
 use crate::error::Result;
 use crate::groupby::{string_groups, Strings, NONE};
-use crate::ipc::{input_column, kernel_input, write_ipc_file, ColumnRef};
+use crate::ipc::{input_columns, kernel_input, write_ipc_file, ColumnRef};
 use crate::join::float_key;
 
 #[derive(Deserialize)]
@@ -315,14 +315,10 @@ pub fn sort_indexer_ipc(input: &Path, options_json: &str, out: &Path) -> Result<
         Ok(i) => i,
         Err(why) => return Ok(Outcome::Declined(why)),
     };
-    let mut keys = Vec::with_capacity(opts.ascending.len());
-    for j in 0..opts.ascending.len() {
-        match input_column(&batch, &opts.refs, &format!("k{j}")) {
-            Ok(Some(c)) => keys.push(c),
-            Ok(None) => return Ok(Outcome::Declined(format!("no column k{j}"))),
-            Err(why) => return Ok(Outcome::Declined(why)),
-        }
-    }
+    let keys = match input_columns(&batch, &opts.refs, "k", opts.ascending.len()) {
+        Ok(c) => c,
+        Err(why) => return Ok(Outcome::Declined(why)),
+    };
     let order = match sort_indexer(&keys, &opts.ascending, opts.na_last, opts.stable) {
         Ok(o) => o,
         Err(why) => return Ok(Outcome::Declined(why)),
