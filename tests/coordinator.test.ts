@@ -22,6 +22,8 @@ const SCRIPTS: Record<string, string> = {
   stdin: `import sys\nprint(repr(sys.stdin.read()))\n`,
   // lazy one-time work done by the warm worker before the fork (zygote._warm), not per script
   warm: `import narwhals.plugins as p\nprint(p._discover_entrypoints.cache_info().currsize)\n`,
+  // native thread pools made for the script (cores.limit) must not spin on its cores meanwhile
+  idle_start: `import os, resource, time\nimport numpy\nr0 = resource.getrusage(resource.RUSAGE_SELF)\ntime.sleep(0.3)\nr1 = resource.getrusage(resource.RUSAGE_SELF)\ncpu = r1.ru_utime + r1.ru_stime - r0.ru_utime - r0.ru_stime\nprint("idle" if cpu < 0.05 else f"busy: {cpu:.3f} s of CPU while sleeping 0.3 s")\nprint(os.environ.get("OPENBLAS_THREAD_TIMEOUT"))\n`,
   syntax: `def broken(:\n    pass\n`,
   cv_a: `import numpy as np, pandas as pd\nfrom sklearn.model_selection import cross_val_score\nfrom sklearn.ensemble import RandomForestRegressor\nrng = np.random.default_rng(0)\nX = pd.DataFrame(rng.normal(size=(3000, 6)), columns=list("abcdef"))\ny = X["a"] * 3 + rng.normal(size=3000)\ns = cross_val_score(RandomForestRegressor(n_estimators=30, random_state=1), X, y, cv=3)\nprint(np.round(s, 10))\n`,
 };
@@ -79,6 +81,11 @@ describe('coordinator with misbehaving scripts', () => {
   test("a script starts with sklearn's lazy validation caches already warm", () => {
     expect(byId('warm')).toMatchObject({ status: 'ok' });
     expect(out('warm')).toBe('1\n');
+  });
+
+  test("a script's first moments are its own: no thread pool spins on its cores, its environment is untouched", () => {
+    expect(byId('idle_start')).toMatchObject({ status: 'ok' });
+    expect(out('idle_start')).toBe(`idle\n${process.env.OPENBLAS_THREAD_TIMEOUT ?? 'None'}\n`);
   });
 
   test('a script that raises fails alone, with the traceback python would print', () => {

@@ -51,6 +51,13 @@ export class Zygote {
     const env: NodeJS.ProcessEnv = { ...process.env };
     delete env.STRATUM_SOCKET;
     delete env.STRATUM_TRACE;
+    // OpenBLAS (NumPy's and SciPy's, one pool each) busy-waits 2^28 cycles (~0.1 s) before its
+    // threads sleep, and every forked script makes both pools anew when cores.limit() sets their
+    // size: ~200 ms of CPU spinning at each script's start, which slowed its first work ~4x on 2
+    // cores (a store hit of read_parquet: 36 -> 9 ms without it). 2^20 cycles (under 1 ms) still
+    // keeps the threads awake between back-to-back calls; loops of threaded gemm / gemv calls
+    // timed the same with 20 and 28 here. Scripts get the coordinator's environment, not this one.
+    env.OPENBLAS_THREAD_TIMEOUT ??= '20';
     const proc = spawn(pythonPath(), ['-m', 'stratum_shim.zygote'], { cwd: REPO_ROOT, env, stdio: ['pipe', 'pipe', 'pipe'] });
     this.proc = proc;
     proc.stderr!.on('data', (d: Buffer) => {
