@@ -34,6 +34,7 @@ import os
 import numpy as np
 
 from .bridge import is_arrow_str, one_chunk
+from .dispatch import RT, shim_error
 
 ENABLED = os.environ.get("STRATUM_SORT_KERNEL", "1") != "0"
 # below this many rows pandas' own sort is as fast as the round trip or faster (see
@@ -44,7 +45,16 @@ UNSTABLE_KINDS = ("quicksort", "heapsort", None)
 # leave keys that surely have ties to pandas before the round trip (tests turn it off to reach
 # the kernel's own check)
 PRECHECK = True
-stats = {"runs": 0, "declined": 0}
+
+
+# a stable argsort this long or longer of integers spanning fewer than 2**16 values sorts their
+# offsets from the minimum as uint8 / uint16, which NumPy sorts by radix (timsort otherwise);
+# medians of 7, int64 stable argsort vs min, max, cast and radix sort, ms: 190k counts below 30
+# (value_counts' sort) 7.3 vs 2.1, 1M below 60000 92 vs 20, 20k 0.67 vs 0.06; the splitters'
+# labels (6 classes, medians of 21: 1000 0.010 vs 0.007, 10000 0.13 vs 0.03, 100000 3.0 vs 0.87,
+# 1M 34 vs 12). Used by nargsort below and splits.py's argsort.
+MIN_RADIX = int(os.environ.get("STRATUM_MIN_RADIX", "10000"))
+stats = {"runs": 0, "declined": 0, "radix": 0}
 
 
 def install(register) -> None:
@@ -56,7 +66,45 @@ def install(register) -> None:
     for module, name, plan in ((F, "lexsort_indexer", _plan_lexsort), (F, "nargsort", _plan_nargsort), (S, "nargsort", _plan_nargsort)):
         original = getattr(module, name)
         register(module, name, original)
-        setattr(module, name, _substitute("sort_indexer", original, plan, _run))
+        sub = _substitute("sort_indexer", original, plan, _run)
+        setattr(module, name, _radix_first(sub, original) if name == "nargsort" else sub)
+
+
+def narrow_for_radix(a):
+    """A 1-D int array of at least MIN_RADIX values spanning fewer than 2**16 integers, as the
+    offsets from its minimum in uint8 / uint16: a stable argsort of those is a stable argsort of
+    `a` (the map keeps the order), and NumPy sorts them by radix. None for any other array."""
+    if type(a) is not np.ndarray or a.ndim != 1 or a.dtype.kind not in "iu" or a.dtype.itemsize <= 2 or len(a) < MIN_RADIX:
+        return None
+    lo, hi = int(a.min()), int(a.max())
+    if hi - lo >= 1 << 16:
+        return None
+    narrow = a.astype(np.uint8 if hi - lo < 1 << 8 else np.uint16)  # a mod 2**8 / 2**16
+    narrow -= narrow.dtype.type(lo % (1 << (8 * narrow.itemsize)))  # (a - lo) mod the same: a - lo
+    return narrow
+
+
+def _radix_first(substitute, original):
+    """nargsort: a stable sort of a narrow int key is pandas' own nargsort of its radix-sortable
+    offsets (ints have no missing values, so only the order matters); anything else goes on to
+    the kernel substitution."""
+    import functools
+
+    @functools.wraps(original)
+    def nargsort(items, kind="quicksort", ascending=True, na_position="last", key=None, mask=None):
+        narrow = None
+        if ENABLED and key is None and mask is None and kind in STABLE_KINDS and RT.client is not None:
+            try:
+                narrow = narrow_for_radix(items)
+            except Exception as e:
+                shim_error("nargsort", e)
+        if narrow is not None:
+            stats["radix"] += 1
+            return original(narrow, kind=kind, ascending=ascending, na_position=na_position)
+        return substitute(items, kind=kind, ascending=ascending, na_position=na_position, key=key, mask=mask)
+
+    nargsort.__stratum_kernel_original__ = original
+    return nargsort
 
 
 def _numpy_key(values: np.ndarray):

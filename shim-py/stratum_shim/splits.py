@@ -35,6 +35,7 @@ import threading
 import types
 
 from .dispatch import RT, shim_error
+from .sort import narrow_for_radix
 
 # below these many labels NumPy is as fast as the round trip; measured (6 classes, best of 5,
 # NumPy vs kernel, ms): np.unique(return_inverse=True) of str objects 3000: 0.62 vs 1.04, 10000:
@@ -42,10 +43,6 @@ from .dispatch import RT, shim_error
 # sort small ranges) 10000: 0.18 vs 0.93, 30000: 0.62 vs 1.16, 100000: 3.5 vs 2.5, 1M: 26 vs 21
 MIN_STR_LABELS = int(os.environ.get("STRATUM_KERNEL_MIN_SPLIT_LABELS", "5000"))
 MIN_INT_LABELS = int(os.environ.get("STRATUM_KERNEL_MIN_SPLIT_INT_LABELS", "100000"))
-# a stable argsort this long or longer of values below 2**16 takes NumPy's radix sort (6 classes,
-# medians of 21, int64 timsort vs the uint16 cast and radix sort, ms: 1000 0.010 vs 0.007, 10000
-# 0.13 vs 0.03, 100000 3.0 vs 0.87, 1M 34 vs 12; measured while a build ran on the other core)
-MIN_RADIX = 10000
 stats = {"runs": 0, "declined": 0, "radix": 0}
 
 
@@ -207,11 +204,8 @@ def _unique_from(np, ar, codes, k, return_index, return_inverse, return_counts):
 
 
 def _narrow_for_radix(np, a, axis=-1, kind=None, order=None, *, stable=None):
-    """`a` cast to uint16 when `np.argsort(a, kind="stable")` may sort that instead, else None."""
+    """`a` narrowed (sort.narrow_for_radix) when `np.argsort(a, kind="stable")` may sort that
+    instead, else None."""
     if not (kind == "stable" or stable is True) or order is not None or axis not in (-1, 0):
         return None
-    if type(a) is not np.ndarray or a.ndim != 1 or a.dtype.kind not in "iu" or a.dtype.itemsize <= 2:
-        return None
-    if len(a) < MIN_RADIX or a.min() < 0 or a.max() >= 1 << 16:
-        return None
-    return a.astype(np.uint16)
+    return narrow_for_radix(a)

@@ -115,19 +115,21 @@ def frame(n, kinds):
     return df
 
 
-cases = runs = declined = 0
+cases = runs = declined = radix = 0
 
 
-def check(expr, df, expect):
+def check(expr, df, expect, narrow=False):
     """expect: True (the call runs on the kernel exactly once), False (it must not), None (one
-    kernel call, which may decline: an unstable sort of a key with ties)."""
-    global cases, runs, declined
+    kernel call, which may decline: an unstable sort of a key with ties). narrow: the call sorts
+    the key's radix-sortable offsets instead (sort.narrow_for_radix), once, without the kernel."""
+    global cases, runs, declined, radix
     code = compile(expr, "<case>", "eval")
     mine, theirs = df.copy(deep=True), df.copy(deep=True)
     before = dict(sort.stats)
     got = outcome(code, {"df": mine}, True)
     ran = sort.stats["runs"] - before["runs"]
     refused = sort.stats["declined"] - before["declined"]
+    narrowed = sort.stats["radix"] - before["radix"]
     ref = outcome(code, {"df": theirs}, False)
     where = f"{expr} on {len(df)} rows {df.dtypes.astype(str).to_dict()}"
     why = difference(got[0], ref[0]) or difference(mine, theirs)
@@ -142,14 +144,19 @@ def check(expr, df, expect):
             raise AssertionError(f"{where}: {ran} kernel runs and {refused} declines, expected one call")
     elif (ran, refused) != ((1, 0) if expect else (0, 0)):
         raise AssertionError(f"{where}: {ran} kernel runs, {refused} declines, expected {1 if expect else 0} runs")
+    if narrowed != int(narrow):
+        raise AssertionError(f"{where}: {narrowed} radix sorts of narrowed keys, expected {int(narrow)}")
     cases += 1
     runs += ran
     declined += refused
+    radix += narrowed
 
 
 def random_case(n, big=False):
     # half the cases without the shim's tie check: the kernel's own check must decline them
     sort.PRECHECK = pyrng.random() < 0.5
+    # half the cases narrow int keys of any length (a stable sort of fewer than 2**16 integers)
+    sort.MIN_RADIX = pyrng.choice([1, 10000])
     several = pyrng.random() < 0.5
     pool = LEXSORT if several else NARGSORT
     kinds = [pyrng.choice(pool) for _ in range(pyrng.randint(2, 3) if several else 1)]
@@ -175,13 +182,15 @@ def random_case(n, big=False):
     if inplace:
         args.append("inplace=True")
     supported = n > 0 and not any(c.split("_", 1)[1] in UNSUPPORTED for c in by)
+    narrow = False
     if not several and not supported or not several and kinds[0] in ("s", "c", "tz"):
         expect = False
     elif several:
         expect = supported
     elif kind in ("mergesort", "stable"):
+        narrow = supported and sort.narrow_for_radix(df[by[0]]._values) is not None
         # a key that looks sorted already stays with NumPy's timsort (the shim's pre-check)
-        expect = supported and not (sort.PRECHECK and sort._presorted(sort._arrow_key(df[by[0]]._values, lexsort=False)))
+        expect = supported and not narrow and not (sort.PRECHECK and sort._presorted(sort._arrow_key(df[by[0]]._values, lexsort=False)))
     else:
         expect = None if supported else False
     if not several and pyrng.random() < 0.3:
@@ -189,9 +198,9 @@ def random_case(n, big=False):
         col = by[0]
         sargs = [a for a in args[1:] if not a.startswith("ascending=[")]
         check(f"df[{col!r}].sort_values({', '.join(sargs)})" if not inplace else f"df.sort_values({', '.join(args)})",
-              df, expect)
+              df, expect, narrow)
         return
-    check(f"df.sort_values({', '.join(args)})", df, expect)
+    check(f"df.sort_values({', '.join(args)})", df, expect, narrow)
 
 
 for size in [0, 1, 2, 3, 5, 10, 40, 200, 1000, 4000]:
@@ -200,8 +209,29 @@ for size in [0, 1, 2, 3, 5, 10, 40, 200, 1000, 4000]:
 for _ in range(8):
     random_case(60000, big=True)
 
+# stable sorts of int keys spanning fewer than 2**16 values (radix sorts of their offsets),
+# anywhere in the int64 / uint64 range, some spanning exactly 2**8 or 2**16 values (not narrowed)
+sort.MIN_RADIX = 1
+for _ in range(150):
+    n = pyrng.choice([1, 2, 7, 300, 5000])
+    dtype = pyrng.choice([np.int64, np.int32, np.uint64, np.uint32])
+    info = np.iinfo(dtype)
+    span = pyrng.choice([1, 2, 200, 256, 257, 40000, 65536, 65537])
+    lo = pyrng.choice([int(info.min), int(info.max) - span + 1, 0, -span // 2 if info.min < 0 else 3, 10**6])
+    keys = np.array([lo + int(d) for d in rng.integers(0, span, n)], dtype=dtype)
+    df = pd.DataFrame({"k": keys, "v": np.arange(n)})
+    fits = int(keys.max()) - int(keys.min()) < 1 << 16
+    kind = pyrng.choice(["stable", "mergesort"])
+    asc = pyrng.random() < 0.5
+    na = pyrng.choice(["first", "last"])
+    form = pyrng.choice([f"df.sort_values('k', kind={kind!r}, ascending={asc}, na_position={na!r})",
+                         f"df['k'].sort_values(kind={kind!r}, ascending={asc}, na_position={na!r})",
+                         f"df.sort_values('k', kind={kind!r}, ascending={asc}, ignore_index=True)"])
+    check(form, df, False, narrow=fits)
+
 # fixed corners
 sort.PRECHECK = True
+sort.MIN_RADIX = 10000
 zeros = pd.DataFrame({"f": [0.0, -0.0, np.nan, -np.nan, 0.0, 1.0], "i": [1, 1, 1, 1, 2, 0]})
 check("df.sort_values(['f', 'i'])", zeros, True)
 check("df.sort_values(['f', 'i'], ascending=False, na_position='first')", zeros, True)
@@ -238,4 +268,15 @@ big = pd.DataFrame({"u": np.array([2**64 - 1, 0, 5], dtype=np.uint64), "i": [3, 
 check("df.sort_values(['u', 'i'])", big, False)
 levels = pd.DataFrame({"a": [3, 1, 2], "b": [1.5, 0.5, 2.5]}).set_index("a")
 check("df.sort_values(['a', 'b'])", levels, True)  # an index level by name
-print(f"sort kernel conformance: {cases} cases identical, {runs} kernel runs, {declined} declined")
+# narrow int keys: extremes of int64 / uint64 (offsets from the minimum), both widths, NaN-free
+sort.MIN_RADIX = 1
+for values in ([INT64_MIN + 5, INT64_MIN, INT64_MIN + 65535, INT64_MIN + 5], [INT64_MAX, INT64_MAX - 200, INT64_MAX],
+               np.array([2**64 - 1, 2**64 - 65536, 2**64 - 1], dtype=np.uint64), [-3, 7, -3, 100, 7, 255 - 3],
+               np.array([5, 1, 5, 1 << 16], dtype=np.int32)):
+    narrow_df = pd.DataFrame({"k": values, "v": np.arange(len(values))})
+    fits = int(narrow_df["k"].max()) - int(narrow_df["k"].min()) < 1 << 16
+    for expr in ("df.sort_values('k', kind='stable')", "df.sort_values('k', kind='mergesort', ascending=False)",
+                 "df['k'].sort_values(kind='stable', ascending=False)", "df['k'].value_counts()"):
+        check(expr, narrow_df, False, narrow=fits or "value_counts" in expr)  # (counts: a narrow key)
+assert radix > 100, radix
+print(f"sort kernel conformance: {cases} cases identical, {runs} kernel runs, {declined} declined, {radix} radix sorts of narrowed keys")

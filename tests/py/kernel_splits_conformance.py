@@ -39,7 +39,7 @@ import sklearn.model_selection._split as S
 import sklearn.utils.multiclass as MC
 from sklearn.utils._unique import cached_unique as SK_CACHED_UNIQUE
 
-from stratum_shim import splits
+from stratum_shim import sort, splits
 from stratum_shim.dispatch import RT
 
 assert RT.client is not None, "run me under the coordinator"
@@ -47,7 +47,7 @@ SHIM_NP = S.np
 assert SHIM_NP is not np and SHIM_NP.unique is not np.unique, "sklearn.model_selection._split.np is not substituted"
 SHIM_CACHED_UNIQUE = MC.cached_unique
 assert SHIM_CACHED_UNIQUE is not SK_CACHED_UNIQUE, "sklearn.utils.multiclass.cached_unique is not substituted"
-splits.MIN_STR_LABELS = splits.MIN_INT_LABELS = splits.MIN_RADIX = 1
+splits.MIN_STR_LABELS = splits.MIN_INT_LABELS = sort.MIN_RADIX = 1
 
 rng = np.random.default_rng(0)
 pyrng = random.Random(0)
