@@ -25,6 +25,7 @@ interface Addon {
   describe(inPath: string, optionsJson: string, outPath: string): Promise<string>;
   sortIndexer(inPath: string, optionsJson: string, outPath: string): Promise<string>;
   hashFile(path: string): Promise<string>;
+  trimMemory(): boolean;
   version(): string;
 }
 
@@ -55,13 +56,40 @@ export function loadRuntime(): Addon {
   return addon;
 }
 
+/**
+ * The addon keeps the kernels' freed buffers in its heap for the next call (fresh pages cost more
+ * than decoding into them: memory.rs); once no kernel has run for this long they go back to the
+ * system, so an idle coordinator holds no more than its own needs.
+ */
+const TRIM_IDLE_MS = Number(process.env.STRATUM_TRIM_IDLE_MS ?? 10000);
+let running = 0;
+let trimTimer: NodeJS.Timeout | null = null;
+
+function kernelStarted(): void {
+  running++;
+  if (trimTimer) clearTimeout(trimTimer);
+  trimTimer = null;
+}
+
+function kernelEnded(): void {
+  if (--running > 0) return;
+  trimTimer = setTimeout(() => {
+    trimTimer = null;
+    if (running === 0) loadRuntime().trimMemory();
+  }, TRIM_IDLE_MS);
+  trimTimer.unref();
+}
+
 /** Runs a file-to-file kernel of the addon; failures name the kernel and its input. */
-async function runKernel(name: Exclude<keyof Addon, 'hashFile' | 'version'>, label: string, input: string, options: Record<string, unknown>, outPath: string): Promise<KernelResult> {
+async function runKernel(name: Exclude<keyof Addon, 'hashFile' | 'trimMemory' | 'version'>, label: string, input: string, options: Record<string, unknown>, outPath: string): Promise<KernelResult> {
+  const addon = loadRuntime();
+  kernelStarted();
   try {
-    return JSON.parse(await loadRuntime()[name](input, JSON.stringify(options), outPath)) as KernelResult;
+    return JSON.parse(await addon[name](input, JSON.stringify(options), outPath)) as KernelResult;
   } catch (e) {
-    if (e instanceof RuntimeError) throw e;
     throw new RuntimeError(`${label} kernel failed on ${input}: ${(e as Error).message}`, e);
+  } finally {
+    kernelEnded();
   }
 }
 

@@ -12,6 +12,7 @@ mod groupby;
 mod impute;
 mod ipc;
 mod join;
+mod memory;
 mod metrics;
 mod nunique;
 mod parquet;

@@ -32,6 +32,7 @@ impl Task for KernelTask {
     type JsValue = String;
 
     fn compute(&mut self) -> napi::Result<String> {
+        crate::memory::retain();
         (self.kernel)(&self.input, &self.options_json, &self.out_path)
             .map(|o| o.to_json())
             .map_err(to_napi)
