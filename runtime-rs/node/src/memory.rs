@@ -68,7 +68,13 @@ mod tests {
         super::retain();
         fill();
         let reused = fill();
-        assert!(fresh > 5000, "a fresh 24 MB buffer faulted only {fresh} pages in");
-        assert!(reused < 600, "a buffer freed in the heap faulted {reused} pages in again");
+        assert!(
+            fresh > 5000,
+            "a fresh 24 MB buffer faulted only {fresh} pages in"
+        );
+        assert!(
+            reused < 600,
+            "a buffer freed in the heap faulted {reused} pages in again"
+        );
     }
 }
