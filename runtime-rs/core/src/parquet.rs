@@ -5,7 +5,9 @@
 //! the shim also checks the schema against pyarrow's reading of the file footer before use.
 //!
 //! Row groups and columns are decoded in parallel (one reader per row group and column, all
-//! sharing the parsed footer), then written as one record batch per row group.
+//! sharing the parsed footer), then written as one record batch per row group. A file of one
+//! row group goes to the store column by column as each is decoded (`ipc::BatchSink`), so the
+//! write of one column overlaps the decoding of the others.
 
 use std::collections::HashSet;
 use std::fs::File;
@@ -24,7 +26,7 @@ use serde_json::Value;
 
 use crate::csv::Outcome;
 use crate::error::{Error, Result};
-use crate::ipc::{write_ipc_batches, write_ipc_stream};
+use crate::ipc::{write_ipc_batches, write_ipc_stream, BatchSink};
 
 /// Options: `{"columns": [names]}` (all columns when absent).
 fn parse_options(json: &str) -> std::result::Result<Option<Vec<String>>, String> {
@@ -148,13 +150,26 @@ pub fn read_parquet_to_ipc(path: &Path, options_json: &str, out: &Path) -> Resul
     ));
     let groups = meta.metadata().num_row_groups();
     let rows_in = |g: usize| meta.metadata().row_group(g).num_rows() as usize;
+    // Each row group has its own dictionaries (pandas categoricals), as in pyarrow's table; the
+    // IPC file format holds one per column, so such tables are written as an IPC stream.
+    let dictionaries = schema
+        .fields()
+        .iter()
+        .any(|f| has_dictionary(f.data_type()));
+    // one row group: each column is written as soon as it is decoded
+    let sink = match groups == 1 && !dictionaries {
+        true => BatchSink::create(&schema, rows_in(0), out)?,
+        false => None,
+    };
+    let sink_error: std::sync::Mutex<Option<Error>> = std::sync::Mutex::new(None);
+    let unplaced = std::sync::atomic::AtomicBool::new(false);
     // one task per (row group, column): each decodes one column chunk into one array
-    let tasks: Vec<(usize, usize)> = (0..groups)
-        .flat_map(|g| roots.iter().map(move |&c| (g, c)))
+    let tasks: Vec<(usize, usize, usize)> = (0..groups)
+        .flat_map(|g| roots.iter().enumerate().map(move |(i, &c)| (g, i, c)))
         .collect();
     let decoded: Vec<std::result::Result<ArrayRef, String>> = tasks
         .par_iter()
-        .map(|&(g, c)| {
+        .map(|&(g, i, c)| {
             // a file of its own: clones of one descriptor would share its read offset
             let input = File::open(path).map_err(|e| e.to_string())?;
             let mask = ProjectionMask::roots(meta.parquet_schema(), [c]);
@@ -178,19 +193,38 @@ pub fn read_parquet_to_ipc(path: &Path, options_json: &str, out: &Path) -> Resul
                 }
             }?;
             let to = pyarrow_type(array.data_type());
-            if &to == array.data_type() {
-                Ok(array)
+            let array = if &to == array.data_type() {
+                array
             } else {
-                arrow_cast::cast(&array, &to).map_err(|e| e.to_string())
+                arrow_cast::cast(&array, &to).map_err(|e| e.to_string())?
+            };
+            if let Some(sink) = &sink {
+                match sink.put(i, &array.to_data()) {
+                    Ok(true) => {}
+                    Ok(false) => unplaced.store(true, std::sync::atomic::Ordering::Relaxed),
+                    Err(e) => *sink_error.lock().expect("error slot") = Some(e),
+                }
             }
+            Ok(array)
         })
         .collect();
     let mut arrays = Vec::with_capacity(tasks.len());
     for d in decoded {
         match d {
             Ok(a) => arrays.push(a),
-            Err(e) => return Ok(Outcome::Declined(format!("cannot decode the file: {e}"))),
+            Err(e) => {
+                if let Some(sink) = sink {
+                    sink.abandon();
+                }
+                return Ok(Outcome::Declined(format!("cannot decode the file: {e}")));
+            }
         }
+    }
+    if let Some(e) = sink_error.into_inner().expect("error slot") {
+        if let Some(sink) = sink {
+            sink.abandon();
+        }
+        return Err(e);
     }
     let mut batches: Vec<RecordBatch> = Vec::with_capacity(groups);
     for g in 0..groups {
@@ -198,20 +232,27 @@ pub fn read_parquet_to_ipc(path: &Path, options_json: &str, out: &Path) -> Resul
         let options = arrow_array::RecordBatchOptions::new().with_row_count(Some(rows_in(g)));
         match RecordBatch::try_new_with_options(schema.clone(), cols, &options) {
             Ok(b) => batches.push(b),
-            Err(e) => return Ok(Outcome::Declined(format!("row group {g}: {e}"))),
+            Err(e) => {
+                if let Some(sink) = sink {
+                    sink.abandon();
+                }
+                return Ok(Outcome::Declined(format!("row group {g}: {e}")));
+            }
         }
     }
     let rows = batches.iter().map(|b| b.num_rows()).sum();
-    // Each row group has its own dictionaries (pandas categoricals), as in pyarrow's table; the
-    // IPC file format holds one per column, so such tables are written as an IPC stream.
-    let dictionaries = schema
-        .fields()
-        .iter()
-        .any(|f| has_dictionary(f.data_type()));
-    let bytes = if batches.len() > 1 && dictionaries {
-        write_ipc_stream(&schema, &batches, out)?
-    } else {
-        write_ipc_batches(&schema, &batches, out)?
+    let bytes = match sink {
+        Some(sink) if !unplaced.into_inner() => sink.finish()?,
+        other => {
+            if let Some(sink) = other {
+                sink.abandon();
+            }
+            if batches.len() > 1 && dictionaries {
+                write_ipc_stream(&schema, &batches, out)?
+            } else {
+                write_ipc_batches(&schema, &batches, out)?
+            }
+        }
     };
     Ok(Outcome::Ok {
         rows,
