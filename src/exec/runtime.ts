@@ -26,6 +26,7 @@ interface Addon {
   sortIndexer(inPath: string, optionsJson: string, outPath: string): Promise<string>;
   hashFile(path: string): Promise<string>;
   trimMemory(): boolean;
+  fillSpares(dir: string, count: number, megabytes: number): Promise<number>;
   version(): string;
 }
 
@@ -80,8 +81,15 @@ function kernelEnded(): void {
   trimTimer.unref();
 }
 
+/**
+ * Keeps `count` store files of `megabytes` each in `dir` with their pages allocated, which large
+ * kernel outputs write over instead of allocating pages on their way (ipc.rs: on tmpfs, as long
+ * as the copy itself); resolves with how many the folder holds.
+ */
+export const fillSpares = (dir: string, count: number, megabytes: number): Promise<number> => loadRuntime().fillSpares(dir, count, megabytes);
+
 /** Runs a file-to-file kernel of the addon; failures name the kernel and its input. */
-async function runKernel(name: Exclude<keyof Addon, 'hashFile' | 'trimMemory' | 'version'>, label: string, input: string, options: Record<string, unknown>, outPath: string): Promise<KernelResult> {
+async function runKernel(name: Exclude<keyof Addon, 'hashFile' | 'trimMemory' | 'fillSpares' | 'version'>, label: string, input: string, options: Record<string, unknown>, outPath: string): Promise<KernelResult> {
   const addon = loadRuntime();
   kernelStarted();
   try {

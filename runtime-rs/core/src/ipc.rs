@@ -29,6 +29,76 @@ use rayon::prelude::*;
 
 use crate::error::{Error, Result};
 
+/// Store files whose pages are allocated ahead of need (`fill_spares`), for kernel outputs. On
+/// tmpfs a fresh file's pages cost as much as the copy into them (72 MB: ~16 ms to allocate,
+/// ~16 ms to fill) and that allocation lay on the path of every result; an output in the same
+/// folder takes a spare (a rename), writes over its pages and truncates it to its size.
+static SPARES: std::sync::Mutex<Vec<std::path::PathBuf>> = std::sync::Mutex::new(Vec::new());
+static SPARE_SEQ: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Makes spare files of `bytes` each in `dir` until it holds `count`; returns how many it holds.
+/// Spares of other folders that no longer exist are forgotten.
+pub fn fill_spares(dir: &Path, count: usize, bytes: u64) -> Result<usize> {
+    let held = |dir: &Path| {
+        let mut spares = SPARES.lock().expect("spares lock");
+        spares.retain(|p| p.exists());
+        spares.iter().filter(|p| p.parent() == Some(dir)).count()
+    };
+    while held(dir) < count {
+        let n = SPARE_SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path = dir.join(format!(".spare-{}-{n}", std::process::id()));
+        let file = File::create(&path).map_err(Error::io("create a spare store file", &path))?;
+        allocate(&file, bytes).map_err(|e| {
+            let _ = fs::remove_file(&path);
+            Error::io("allocate a spare store file", &path)(e)
+        })?;
+        SPARES.lock().expect("spares lock").push(path);
+    }
+    Ok(held(dir))
+}
+
+#[cfg(target_os = "linux")]
+fn allocate(file: &File, bytes: u64) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: fallocate on an open descriptor we own; no memory is passed.
+    match unsafe { libc::fallocate(file.as_raw_fd(), 0, 0, bytes as libc::off_t) } {
+        0 => Ok(()),
+        _ => Err(std::io::Error::last_os_error()),
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn allocate(file: &File, bytes: u64) -> std::io::Result<()> {
+    file.set_len(bytes)
+}
+
+/// Outputs expected to be at least this large take a spare (a small one would free most of its
+/// pages again, allocated for nothing).
+const SPARE_MIN: usize = 16 << 20;
+
+/// A new file at `tmp` for an output of about `expected` bytes: a spare of its folder renamed
+/// there when there is one and the output is large. The caller sets the file's final length
+/// (which frees a spare's pages beyond it).
+fn create_output(tmp: &Path, expected: usize) -> std::io::Result<File> {
+    if expected < SPARE_MIN {
+        return File::create(tmp);
+    }
+    let spare = {
+        let mut spares = SPARES.lock().expect("spares lock");
+        let i = spares.iter().position(|p| p.parent() == tmp.parent());
+        i.map(|i| spares.swap_remove(i))
+    };
+    if let Some(spare) = spare {
+        if fs::rename(&spare, tmp).is_ok() {
+            if let Ok(f) = fs::OpenOptions::new().write(true).open(tmp) {
+                return Ok(f);
+            }
+        }
+        let _ = fs::remove_file(&spare);
+    }
+    File::create(tmp)
+}
+
 /// Every buffer starts on a 64-byte boundary, like arrow-ipc's default.
 const ALIGN: usize = 64;
 /// Large buffers are copied in pieces of this size, so both cores share one big column.
@@ -458,7 +528,7 @@ fn write_direct(
     let opts = IpcWriteOptions::default();
     // magic and the schema message, then per batch its metadata and its body (written below)
     let head = file_head(schema)?;
-    let file = File::create(tmp)?;
+    let file = create_output(tmp, layouts.iter().map(|l| l.body_len).sum())?;
     let mut at = head.len();
     file.write_all_at(&head, 0)?;
     let mut blocks = Vec::with_capacity(batches.len());
@@ -510,8 +580,14 @@ pub struct BatchSink {
 type ColumnPlace = (Vec<FieldNode>, Vec<(usize, usize)>);
 
 impl BatchSink {
-    /// Starts `<out>.tmp`; None when a column type needs arrow-ipc's writer (`write_ipc_batches`).
-    pub fn create(schema: &SchemaRef, rows: usize, out: &Path) -> Result<Option<BatchSink>> {
+    /// Starts `<out>.tmp` for a body of about `expected` bytes; None when a column type needs
+    /// arrow-ipc's writer (`write_ipc_batches`).
+    pub fn create(
+        schema: &SchemaRef,
+        rows: usize,
+        expected: usize,
+        out: &Path,
+    ) -> Result<Option<BatchSink>> {
         let empty: Vec<ArrayData> = schema
             .fields()
             .iter()
@@ -530,7 +606,7 @@ impl BatchSink {
         let meta_at = head.len();
         let room = (8 + probe.ipc_message.len()).div_ceil(8) * 8 + 64;
         let body_at = (meta_at + room).div_ceil(ALIGN) * ALIGN;
-        let file = File::create(&tmp).map_err(io)?;
+        let file = create_output(&tmp, expected).map_err(io)?;
         file.write_all_at(&head, 0).map_err(io)?;
         Ok(Some(BatchSink {
             schema: schema.clone(),
@@ -782,7 +858,7 @@ mod tests {
         for n in [0usize, 1, 7, 1000, 300_000] {
             let batch = sample_batch(n);
             let out = dir.join(format!("{n}.arrow"));
-            let sink = BatchSink::create(batch.schema_ref(), n, &out)
+            let sink = BatchSink::create(batch.schema_ref(), n, n * 8, &out)
                 .unwrap()
                 .unwrap();
             // last column first, two at a time: the body is in the order they arrived
@@ -804,7 +880,7 @@ mod tests {
             Arc::new(BooleanArray::from_iter((0..100).map(|i| Some(i % 3 == 0))).slice(5, 50));
         let batch = RecordBatch::try_from_iter([("b", b)]).unwrap();
         let out = dir.join("refused.arrow");
-        let sink = BatchSink::create(batch.schema_ref(), 50, &out)
+        let sink = BatchSink::create(batch.schema_ref(), 50, 0, &out)
             .unwrap()
             .unwrap();
         assert!(!sink.put(0, &batch.column(0).to_data()).unwrap());
@@ -814,6 +890,53 @@ mod tests {
             .path()
             .to_string_lossy()
             .ends_with(".tmp")));
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn large_outputs_take_spares() {
+        let dir = std::env::temp_dir().join(format!("stratum-spares-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        assert_eq!(fill_spares(&dir, 2, 32 << 20).unwrap(), 2);
+        assert_eq!(
+            fill_spares(&dir, 2, 32 << 20).unwrap(),
+            2,
+            "only up to the count"
+        );
+        // a small output leaves them alone
+        let small = sample_batch(1000);
+        write_ipc_file(&small, &dir.join("small.arrow")).unwrap();
+        assert_eq!(
+            read_ipc_file(&dir.join("small.arrow")).unwrap(),
+            vec![small]
+        );
+        assert_eq!(fill_spares(&dir, 0, 0).unwrap(), 2);
+        // a large one (24 MB) writes over a spare's pages and truncates it to its own size
+        let big = RecordBatch::try_from_iter([(
+            "a",
+            Arc::new(Int64Array::from_iter_values(0..3_000_000)) as ArrayRef,
+        )])
+        .unwrap();
+        let out = dir.join("big.arrow");
+        let bytes = write_ipc_file(&big, &out).unwrap();
+        assert_eq!(bytes, fs::metadata(&out).unwrap().len());
+        assert!(bytes < 32 << 20);
+        assert_eq!(fill_spares(&dir, 0, 0).unwrap(), 1);
+        assert_eq!(read_ipc_file(&out).unwrap(), vec![big.clone()]);
+        // so does a sink's output
+        let out = dir.join("sink.arrow");
+        let sink = BatchSink::create(big.schema_ref(), 3_000_000, 24 << 20, &out)
+            .unwrap()
+            .unwrap();
+        assert!(sink.put(0, &big.column(0).to_data()).unwrap());
+        assert_eq!(sink.finish().unwrap(), fs::metadata(&out).unwrap().len());
+        assert_eq!(read_ipc_file(&out).unwrap(), vec![big]);
+        assert_eq!(fill_spares(&dir, 0, 0).unwrap(), 0);
+        // spares of a folder that is gone are forgotten
+        fill_spares(&dir, 1, 1 << 20).unwrap();
+        fs::remove_dir_all(&dir).unwrap();
+        fs::create_dir_all(&dir).unwrap();
+        assert_eq!(fill_spares(&dir, 0, 0).unwrap(), 0);
         fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -34,6 +34,7 @@ pub use error::Error;
 pub use groupby::groupby_agg_ipc;
 pub use hash::hash_file;
 pub use impute::impute_stats_ipc;
+pub use ipc::fill_spares;
 pub use join::join_indexers_ipc;
 pub use labels::label_codes_ipc;
 pub use logloss::log_loss_ipc;

@@ -158,7 +158,8 @@ pub fn read_parquet_to_ipc(path: &Path, options_json: &str, out: &Path) -> Resul
         .any(|f| has_dictionary(f.data_type()));
     // one row group: each column is written as soon as it is decoded
     let sink = match groups == 1 && !dictionaries {
-        true => BatchSink::create(&schema, rows_in(0), out)?,
+        // (at least 8 bytes a row for each column: values or offsets)
+        true => BatchSink::create(&schema, rows_in(0), rows_in(0) * 8 * roots.len(), out)?,
         false => None,
     };
     let sink_error: std::sync::Mutex<Option<Error>> = std::sync::Mutex::new(None);

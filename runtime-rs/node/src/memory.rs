@@ -1,4 +1,5 @@
-//! The coordinator's heap between kernel calls: `trimMemory(): boolean`.
+//! Memory between kernel calls: the coordinator's heap (`trimMemory(): boolean`) and spare
+//! store files (`fillSpares(dir, count, megabytes): Promise<number>`).
 //!
 //! glibc serves allocations of 128 KB and more (its threshold grows with use, at most 32 MB)
 //! with fresh mappings and returns them to the system when freed, so every kernel call faulted
@@ -11,9 +12,14 @@
 //! `trimMemory`, which the coordinator calls once no kernel has run for a while (runtime.ts),
 //! returns the main arena's free top and every arena's free chunks.
 
+use std::path::PathBuf;
 use std::sync::Once;
 
+use napi::bindgen_prelude::AsyncTask;
+use napi::{Env, Task};
 use napi_derive::napi;
+
+use crate::error::to_napi;
 
 static RETAIN: Once = Once::new();
 
@@ -39,6 +45,39 @@ pub fn trim_memory() -> bool {
     }
     #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
     false
+}
+
+pub struct FillSpares {
+    dir: PathBuf,
+    count: u32,
+    megabytes: u32,
+}
+
+impl Task for FillSpares {
+    type Output = u32;
+    type JsValue = u32;
+
+    fn compute(&mut self) -> napi::Result<u32> {
+        let bytes = u64::from(self.megabytes) << 20;
+        stratum_core::fill_spares(&self.dir, self.count as usize, bytes)
+            .map(|n| n as u32)
+            .map_err(to_napi)
+    }
+
+    fn resolve(&mut self, _env: Env, output: u32) -> napi::Result<u32> {
+        Ok(output)
+    }
+}
+
+/// Keeps `count` spare store files of `megabytes` each, their pages allocated, in `dir`, for
+/// large kernel outputs (ipc.rs); resolves with how many the folder holds.
+#[napi(js_name = "fillSpares", ts_return_type = "Promise<number>")]
+pub fn fill_spares(dir: String, count: u32, megabytes: u32) -> AsyncTask<FillSpares> {
+    AsyncTask::new(FillSpares {
+        dir: dir.into(),
+        count,
+        megabytes,
+    })
 }
 
 #[cfg(all(test, target_os = "linux", target_env = "gnu"))]
