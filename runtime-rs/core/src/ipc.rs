@@ -575,6 +575,8 @@ pub struct BatchSink {
     body_at: usize,
     /// per column: its field nodes and its buffers as (offset in the body, bytes)
     placed: std::sync::Mutex<(usize, Vec<Option<ColumnPlace>>)>,
+    /// renamed into place; until then dropping the sink removes the file
+    done: bool,
 }
 
 type ColumnPlace = (Vec<FieldNode>, Vec<(usize, usize)>);
@@ -618,11 +620,12 @@ impl BatchSink {
             meta_room: body_at - meta_at,
             body_at,
             placed: std::sync::Mutex::new((0, vec![None; schema.fields().len()])),
+            done: false,
         }))
     }
 
     /// Writes column `index`; Ok(false) when its layout is not one this writer handles (then
-    /// `abandon` and write the batch with `write_ipc_batches`).
+    /// drop the sink, which removes its file, and write the batch with `write_ipc_batches`).
     pub fn put(&self, index: usize, column: &ArrayData) -> Result<bool> {
         let one = std::slice::from_ref(column);
         let Some(l) = Layout::of(one) else {
@@ -645,9 +648,9 @@ impl BatchSink {
     }
 
     /// Writes the metadata and the footer, renames the file into place; returns its size.
-    pub fn finish(self) -> Result<u64> {
+    pub fn finish(mut self) -> Result<u64> {
         let io = |e| Error::io("write Arrow IPC file", &self.tmp)(e);
-        let (body_len, columns) = self.placed.into_inner().expect("sink lock");
+        let (body_len, columns) = std::mem::take(&mut *self.placed.lock().expect("sink lock"));
         let mut nodes = Vec::new();
         let mut buffers = Vec::new();
         for (i, c) in columns.into_iter().enumerate() {
@@ -680,12 +683,16 @@ impl BatchSink {
         self.file.set_len((end + tail.len()) as u64).map_err(io)?;
         self.file.write_all_at(&tail, end as u64).map_err(io)?;
         fs::rename(&self.tmp, &self.out).map_err(Error::io("rename into place", &self.out))?;
+        self.done = true;
         Ok((end + tail.len()) as u64)
     }
+}
 
-    /// Removes the unfinished file.
-    pub fn abandon(self) {
-        let _ = fs::remove_file(&self.tmp);
+impl Drop for BatchSink {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = fs::remove_file(&self.tmp);
+        }
     }
 }
 
@@ -884,7 +891,7 @@ mod tests {
             .unwrap()
             .unwrap();
         assert!(!sink.put(0, &batch.column(0).to_data()).unwrap());
-        sink.abandon();
+        drop(sink);
         assert!(fs::read_dir(&dir).unwrap().all(|e| !e
             .unwrap()
             .path()

@@ -213,18 +213,11 @@ pub fn read_parquet_to_ipc(path: &Path, options_json: &str, out: &Path) -> Resul
     for d in decoded {
         match d {
             Ok(a) => arrays.push(a),
-            Err(e) => {
-                if let Some(sink) = sink {
-                    sink.abandon();
-                }
-                return Ok(Outcome::Declined(format!("cannot decode the file: {e}")));
-            }
+            // (an unfinished sink removes its file when dropped)
+            Err(e) => return Ok(Outcome::Declined(format!("cannot decode the file: {e}"))),
         }
     }
     if let Some(e) = sink_error.into_inner().expect("error slot") {
-        if let Some(sink) = sink {
-            sink.abandon();
-        }
         return Err(e);
     }
     let mut batches: Vec<RecordBatch> = Vec::with_capacity(groups);
@@ -233,21 +226,14 @@ pub fn read_parquet_to_ipc(path: &Path, options_json: &str, out: &Path) -> Resul
         let options = arrow_array::RecordBatchOptions::new().with_row_count(Some(rows_in(g)));
         match RecordBatch::try_new_with_options(schema.clone(), cols, &options) {
             Ok(b) => batches.push(b),
-            Err(e) => {
-                if let Some(sink) = sink {
-                    sink.abandon();
-                }
-                return Ok(Outcome::Declined(format!("row group {g}: {e}")));
-            }
+            Err(e) => return Ok(Outcome::Declined(format!("row group {g}: {e}"))),
         }
     }
     let rows = batches.iter().map(|b| b.num_rows()).sum();
     let bytes = match sink {
         Some(sink) if !unplaced.into_inner() => sink.finish()?,
         other => {
-            if let Some(sink) = other {
-                sink.abandon();
-            }
+            drop(other); // a column it could not lay out: its file goes
             if batches.len() > 1 && dictionaries {
                 write_ipc_stream(&schema, &batches, out)?
             } else {
