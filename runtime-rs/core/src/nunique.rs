@@ -89,65 +89,70 @@ pub fn count_distinct(
     if col.len() > u32::MAX as usize {
         return Err(format!("{} rows: more than a u32 can number", col.len()));
     }
-    let int_nulls = || {
-        if col.null_count() > 0 {
-            Err(format!("nulls in an integer column ({})", col.data_type()))
-        } else {
-            Ok(())
-        }
-    };
     if missing.is_some() && !col.data_type().is_integer() {
         return Err(format!(
             "a missing-value sentinel for a column of type {}",
             col.data_type()
         ));
     }
+    struct CountDistinct {
+        missing: Option<i64>,
+    }
+    impl KeyVisitor for CountDistinct {
+        type Out = Distinct;
+        fn ints<T: Copy + Into<i64> + Send + Sync>(&self, v: &[T]) -> Distinct {
+            ints(v, self.missing)
+        }
+        fn keys<S: Keys>(&self, keys: &S) -> Distinct {
+            count(keys)
+        }
+    }
+    visit_keys(col, &CountDistinct { missing })
+}
+
+/// What a computation over one column's values does with each kind of column (`visit_keys`):
+/// integers as their values, floats and strings as `Keys`.
+pub(crate) trait KeyVisitor {
+    type Out;
+    fn ints<T: Copy + Into<i64> + Send + Sync>(&self, v: &[T]) -> Self::Out;
+    fn keys<S: Keys>(&self, keys: &S) -> Self::Out;
+}
+
+/// `v` applied to `col` by its type: null-free integers (int8-int64, uint8-uint32), float64 (NaN
+/// and nulls missing), UTF-8 strings (nulls missing). An error names any other type and an
+/// integer column with nulls.
+pub(crate) fn visit_keys<V: KeyVisitor>(
+    col: &ArrayRef,
+    v: &V,
+) -> std::result::Result<V::Out, String> {
+    if col.data_type().is_integer() && col.null_count() > 0 {
+        return Err(format!("nulls in an integer column ({})", col.data_type()));
+    }
     Ok(match col.data_type() {
-        DataType::Int64 => {
-            int_nulls()?;
-            ints(col.as_primitive::<Int64Type>().values(), missing)
-        }
-        DataType::Int32 => {
-            int_nulls()?;
-            ints(col.as_primitive::<Int32Type>().values(), missing)
-        }
-        DataType::Int16 => {
-            int_nulls()?;
-            ints(col.as_primitive::<Int16Type>().values(), missing)
-        }
-        DataType::Int8 => {
-            int_nulls()?;
-            ints(col.as_primitive::<Int8Type>().values(), missing)
-        }
-        DataType::UInt32 => {
-            int_nulls()?;
-            ints(col.as_primitive::<UInt32Type>().values(), missing)
-        }
-        DataType::UInt16 => {
-            int_nulls()?;
-            ints(col.as_primitive::<UInt16Type>().values(), missing)
-        }
-        DataType::UInt8 => {
-            int_nulls()?;
-            ints(col.as_primitive::<UInt8Type>().values(), missing)
-        }
+        DataType::Int64 => v.ints(col.as_primitive::<Int64Type>().values()),
+        DataType::Int32 => v.ints(col.as_primitive::<Int32Type>().values()),
+        DataType::Int16 => v.ints(col.as_primitive::<Int16Type>().values()),
+        DataType::Int8 => v.ints(col.as_primitive::<Int8Type>().values()),
+        DataType::UInt32 => v.ints(col.as_primitive::<UInt32Type>().values()),
+        DataType::UInt16 => v.ints(col.as_primitive::<UInt16Type>().values()),
+        DataType::UInt8 => v.ints(col.as_primitive::<UInt8Type>().values()),
         DataType::Float64 => {
             let a = col.as_primitive::<Float64Type>();
-            count(&FloatKeys {
+            v.keys(&FloatKeys {
                 v: a.values(),
                 nulls: a.nulls().filter(|n| n.null_count() > 0),
             })
         }
         DataType::Utf8 => {
             let a = col.as_string::<i32>();
-            count(&StrKeys {
+            v.keys(&StrKeys {
                 a,
                 nulls: a.nulls().filter(|n| n.null_count() > 0),
             })
         }
         DataType::LargeUtf8 => {
             let a = col.as_string::<i64>();
-            count(&StrKeys {
+            v.keys(&StrKeys {
                 a,
                 nulls: a.nulls().filter(|n| n.null_count() > 0),
             })

@@ -24,10 +24,6 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use arrow_array::cast::AsArray;
-use arrow_array::types::{
-    Float64Type, Int16Type, Int32Type, Int64Type, Int8Type, UInt16Type, UInt32Type, UInt8Type,
-};
 use arrow_array::{Array, ArrayRef, RecordBatch, UInt32Array};
 use arrow_schema::{DataType, Field, Schema};
 use rayon::prelude::*;
@@ -36,7 +32,9 @@ use serde::Deserialize;
 use crate::csv::Outcome;
 use crate::error::Result;
 use crate::ipc::{input_column, kernel_input, write_ipc_file, ColumnRef};
-use crate::nunique::{chunks, FloatKeys, IntKeys, Keys, StrKeys, LOCAL_CAP, MIN_CHUNK, PART_KEYS};
+use crate::nunique::{
+    chunks, visit_keys, IntKeys, KeyVisitor, Keys, LOCAL_CAP, MIN_CHUNK, PART_KEYS,
+};
 
 #[derive(Deserialize)]
 struct Options {
@@ -85,65 +83,17 @@ pub fn value_counts(col: &ArrayRef, dropna: bool) -> std::result::Result<Counts,
     if col.len() >= u32::MAX as usize {
         return Err(format!("{} rows: more than a u32 can number", col.len()));
     }
-    let int_nulls = || {
-        if col.null_count() > 0 {
-            Err(format!("nulls in an integer column ({})", col.data_type()))
-        } else {
-            Ok(())
+    struct Tallies;
+    impl KeyVisitor for Tallies {
+        type Out = (Counts, Missing);
+        fn ints<T: Copy + Into<i64> + Send + Sync>(&self, v: &[T]) -> (Counts, Missing) {
+            ints(v)
         }
-    };
-    let (counts, missing) = match col.data_type() {
-        DataType::Int64 => {
-            int_nulls()?;
-            ints(col.as_primitive::<Int64Type>().values())
+        fn keys<S: Keys>(&self, keys: &S) -> (Counts, Missing) {
+            tally(keys)
         }
-        DataType::Int32 => {
-            int_nulls()?;
-            ints(col.as_primitive::<Int32Type>().values())
-        }
-        DataType::Int16 => {
-            int_nulls()?;
-            ints(col.as_primitive::<Int16Type>().values())
-        }
-        DataType::Int8 => {
-            int_nulls()?;
-            ints(col.as_primitive::<Int8Type>().values())
-        }
-        DataType::UInt32 => {
-            int_nulls()?;
-            ints(col.as_primitive::<UInt32Type>().values())
-        }
-        DataType::UInt16 => {
-            int_nulls()?;
-            ints(col.as_primitive::<UInt16Type>().values())
-        }
-        DataType::UInt8 => {
-            int_nulls()?;
-            ints(col.as_primitive::<UInt8Type>().values())
-        }
-        DataType::Float64 => {
-            let a = col.as_primitive::<Float64Type>();
-            tally(&FloatKeys {
-                v: a.values(),
-                nulls: a.nulls().filter(|n| n.null_count() > 0),
-            })
-        }
-        DataType::Utf8 => {
-            let a = col.as_string::<i32>();
-            tally(&StrKeys {
-                a,
-                nulls: a.nulls().filter(|n| n.null_count() > 0),
-            })
-        }
-        DataType::LargeUtf8 => {
-            let a = col.as_string::<i64>();
-            tally(&StrKeys {
-                a,
-                nulls: a.nulls().filter(|n| n.null_count() > 0),
-            })
-        }
-        other => return Err(format!("a column of type {other}")),
-    };
+    }
+    let (counts, missing) = visit_keys(col, &Tallies)?;
     Ok(with_missing(counts, missing, dropna))
 }
 
@@ -496,6 +446,8 @@ pub fn value_counts_ipc(input: &Path, options_json: &str, out: &Path) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::UInt32Type;
     use arrow_array::{
         BooleanArray, Float64Array, Int64Array, Int8Array, LargeStringArray, StringArray,
     };
