@@ -182,6 +182,42 @@ pub(crate) fn chunks(n: usize, per: usize) -> Vec<Range<usize>> {
         .collect()
 }
 
+/// The first pass of a hashed computation over `n` rows: each chunk (`chunks(n, 1)`, in row
+/// order) feeds its rows to `add` in blocks of 4096 into a state of its own (`new`). None as
+/// soon as any chunk's state holds more than `LOCAL_CAP` keys (`len`), or nearly every row of
+/// its first `MIN_CHUNK` rows or more is distinct: the caller then partitions the keys instead.
+pub(crate) fn local_states<T: Send>(
+    n: usize,
+    new: impl Fn() -> T + Sync,
+    add: impl Fn(&mut T, Range<usize>) + Sync,
+    len: impl Fn(&T) -> usize + Sync,
+) -> Option<Vec<T>> {
+    let stop = AtomicBool::new(false);
+    let states: Vec<Option<T>> = chunks(n, 1)
+        .into_par_iter()
+        .map(|rows| {
+            let mut state = new();
+            let mut block = rows.start;
+            while block < rows.end {
+                if stop.load(Ordering::Relaxed) {
+                    return None;
+                }
+                let end = (block + 4096).min(rows.end);
+                add(&mut state, block..end);
+                // too many keys, or so many of the rows distinct that they will be
+                let (keys, seen) = (len(&state), end - rows.start);
+                if keys > LOCAL_CAP || (seen >= MIN_CHUNK && keys > seen / 8 * 7) {
+                    stop.store(true, Ordering::Relaxed);
+                    return None;
+                }
+                block = end;
+            }
+            Some(state)
+        })
+        .collect();
+    states.into_iter().collect() // (in chunk order)
+}
+
 /// Integers: a bitmap over their range when it is small, else hashed.
 fn ints<T>(v: &[T], missing: Option<i64>) -> Distinct
 where
@@ -636,37 +672,20 @@ impl U64Set {
 /// The distinct keys, hashed: every chunk in its own set while they stay small, else
 /// partitioned.
 fn count<S: Keys>(keys: &S) -> Distinct {
-    let stop = AtomicBool::new(false);
-    let local: Vec<Option<(S::Set, bool)>> = chunks(keys.len(), 1)
-        .into_par_iter()
-        .map(|rows| {
-            let mut set = S::Set::new();
-            let mut missing = false;
-            let mut block = rows.start;
-            while block < rows.end {
-                if stop.load(Ordering::Relaxed) {
-                    return None;
+    let local = local_states(
+        keys.len(),
+        || (S::Set::new(), false),
+        |(set, missing), rows| {
+            keys.each(rows, |k| match k {
+                None => *missing = true,
+                Some(k) => {
+                    set.insert(keys, keys.hash(k), k);
                 }
-                let end = (block + 4096).min(rows.end);
-                keys.each(block..end, |k| match k {
-                    None => missing = true,
-                    Some(k) => {
-                        set.insert(keys, keys.hash(k), k);
-                    }
-                });
-                // too many keys, or so many of the rows distinct that they will be
-                let seen = end - rows.start;
-                if set.len() > LOCAL_CAP || (seen >= MIN_CHUNK && set.len() > seen / 8 * 7) {
-                    stop.store(true, Ordering::Relaxed);
-                    return None;
-                }
-                block = end;
-            }
-            Some((set, missing))
-        })
-        .collect();
-    if local.iter().all(Option::is_some) {
-        let mut sets: Vec<(S::Set, bool)> = local.into_iter().flatten().collect();
+            })
+        },
+        |(set, _)| set.len(),
+    );
+    if let Some(mut sets) = local {
         sets.sort_by_key(|(s, _)| std::cmp::Reverse(s.len()));
         let missing = sets.iter().any(|(_, m)| *m);
         let mut rest = sets.into_iter();

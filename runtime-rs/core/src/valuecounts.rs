@@ -20,7 +20,7 @@
 use std::collections::HashMap;
 use std::ops::Range;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -33,7 +33,7 @@ use crate::csv::Outcome;
 use crate::error::Result;
 use crate::ipc::{input_column, kernel_input, write_ipc_file, ColumnRef};
 use crate::nunique::{
-    chunks, visit_keys, IntKeys, KeyVisitor, Keys, LOCAL_CAP, MIN_CHUNK, PART_KEYS,
+    chunks, local_states, visit_keys, IntKeys, KeyVisitor, Keys, MIN_CHUNK, PART_KEYS,
 };
 
 #[derive(Deserialize)]
@@ -307,33 +307,16 @@ fn tally_rows<S: Keys>(keys: &S, rows: Range<usize>, t: &mut Tally<S::K>, m: &mu
 
 /// The hashed count: every chunk in its own table while they stay small, else partitioned.
 fn tally<S: Keys>(keys: &S) -> (Counts, Missing) {
-    let stop = AtomicBool::new(false);
-    let local: Vec<Option<(Tally<S::K>, Missing)>> = chunks(keys.len(), 1)
-        .into_par_iter()
-        .map(|rows| {
-            let mut t = Tally::new(0);
-            let mut m = Missing::default();
-            let mut block = rows.start;
-            while block < rows.end {
-                if stop.load(Ordering::Relaxed) {
-                    return None;
-                }
-                let end = (block + 4096).min(rows.end);
-                tally_rows(keys, block..end, &mut t, &mut m);
-                let seen = end - rows.start;
-                if t.len() > LOCAL_CAP || (seen >= MIN_CHUNK && t.len() > seen / 8 * 7) {
-                    stop.store(true, Ordering::Relaxed);
-                    return None;
-                }
-                block = end;
-            }
-            Some((t, m))
-        })
-        .collect();
-    if local.iter().all(Option::is_some) {
+    let local = local_states(
+        keys.len(),
+        || (Tally::new(0), Missing::default()),
+        |(t, m), rows| tally_rows(keys, rows, t, m),
+        |(t, _)| t.len(),
+    );
+    if let Some(local) = local {
         // chunks in row order, each one's keys in the order of their first rows: a key's first
         // addition here is its first row overall
-        let mut rest = local.into_iter().flatten();
+        let mut rest = local.into_iter();
         let (mut all, mut missing) = rest.next().expect("at least one chunk");
         for (t, m) in rest {
             missing.add(m);
