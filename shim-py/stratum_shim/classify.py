@@ -34,7 +34,7 @@ import os
 import threading
 
 from .bridge import is_arrow_str, one_chunk
-from .dispatch import RT, shim_error
+from .dispatch import RT, per_call_scope, shim_error
 
 # below this many samples sklearn's own unique / encode is cheaper than the round trip; measured
 # (5 classes, 20% wrong, best of 5, sklearn vs kernel, ms): str accuracy_score 3000: 1.8 vs 2.5,
@@ -78,7 +78,7 @@ def install(register) -> None:
     C.LabelEncoder = _make_encoder(encoder)
     for name in ("precision_recall_fscore_support", "classification_report"):
         original = getattr(C, name)
-        scoped = _scoped(original)
+        scoped = per_call_scope(original, _tls, _active)
         register(C, name, original)
         setattr(C, name, scoped)
         if getattr(sklearn.metrics, name) is original:
@@ -88,21 +88,6 @@ def install(register) -> None:
 
 def _active() -> bool:
     return not _tls.off and RT.client is not None and RT.store_dir is not None
-
-
-def _scoped(original):
-    @functools.wraps(original)
-    def scoped(*args, **kwargs):
-        if _tls.scope is not None or not _active():
-            return original(*args, **kwargs)
-        _tls.scope = {}
-        try:
-            return original(*args, **kwargs)
-        finally:
-            _tls.scope = None
-
-    scoped.__stratum_kernel_original__ = original
-    return scoped
 
 
 def _make_attach(original):

@@ -63,6 +63,25 @@ def shim_error(where: str, exc: BaseException) -> None:
             pass
 
 
+def per_call_scope(original, tls, active=lambda: True):
+    """`original`, with `tls.scope` a fresh dict during its outermost call on this thread (when
+    `active()`) and None again after: a cache that lives for one library call (classify.py,
+    splits.py: the label codes of an array that several steps of the call convert)."""
+
+    @functools.wraps(original)
+    def scoped(*args, **kwargs):
+        if tls.scope is not None or not active():
+            return original(*args, **kwargs)
+        tls.scope = {}
+        try:
+            return original(*args, **kwargs)
+        finally:
+            tls.scope = None
+
+    scoped.__stratum_kernel_original__ = original
+    return scoped
+
+
 def _from_user(frame) -> bool:
     name = frame.f_globals.get("__name__") or ""
     return name.partition(".")[0] not in _INTERNAL_ROOTS

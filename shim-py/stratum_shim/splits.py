@@ -34,7 +34,7 @@ import os
 import threading
 import types
 
-from .dispatch import RT, shim_error
+from .dispatch import RT, per_call_scope, shim_error
 from .sort import narrow_for_radix
 
 # below these many labels NumPy is as fast as the round trip; measured (6 classes, best of 5,
@@ -69,25 +69,9 @@ def install(register) -> None:
     M.cached_unique = _make_cached_unique(np, original)
     folds = S.StratifiedKFold._make_test_folds
     register(S.StratifiedKFold, "_make_test_folds", folds)
-    S.StratifiedKFold._make_test_folds = _scoped(folds)
-
-
-def _scoped(original):
-    """original, with the label codes of one array computed once per call (its type_of_target
-    and its np.unique convert the same y: ~50 ms each at 1M strings)."""
-
-    @functools.wraps(original)
-    def scoped(*args, **kwargs):
-        if _tls.scope is not None:
-            return original(*args, **kwargs)
-        _tls.scope = {}
-        try:
-            return original(*args, **kwargs)
-        finally:
-            _tls.scope = None
-
-    scoped.__stratum_kernel_original__ = original
-    return scoped
+    # the label codes of y computed once per call: its type_of_target and its np.unique convert
+    # the same y (~50 ms each at 1M strings)
+    S.StratifiedKFold._make_test_folds = per_call_scope(folds, _tls, _active)
 
 
 def _make_cached_unique(np, original):
