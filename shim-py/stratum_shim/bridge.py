@@ -169,7 +169,7 @@ def ipc_table(path: str) -> pa.Table:
     return pa.ipc.open_stream(source).read_all()
 
 
-def parquet_table_to_frame(table: pa.Table, source: str) -> pd.DataFrame:
+def parquet_table_to_frame(table: pa.Table, source: str, nan_nulls: bool = False) -> pd.DataFrame:
     """What ``pd.read_parquet(source, columns=...)`` returns, from the table the Rust kernel read.
 
     The table must be the one pyarrow's ``read_table(..., use_pandas_metadata=True)`` gives: its
@@ -180,9 +180,20 @@ def parquet_table_to_frame(table: pa.Table, source: str) -> pd.DataFrame:
     Null-free int64 / float64 data columns that pandas' metadata says were plain ``int64`` /
     ``float64`` and that lie in a store file this process mapped reach pandas *without a copy*,
     as writable views of the copy-on-write mapping (as ``ipc_to_frame`` does): pandas converts
-    the table without them, and the frame is assembled from its columns and those views, with
-    the column labels pandas gives the whole table. Values, dtypes, index and labels are pandas';
-    only the blocks differ (one per such column, not consolidated).
+    the table without them, and the frame is assembled from its blocks and those views, with the
+    column labels pandas gives the whole table. With ``nan_nulls`` (the table is the read_parquet
+    kernel's, which writes NaN into the null slots of float64 columns: parquet.rs
+    ``nan_at_nulls``) float64 columns with nulls are views too: pandas' conversion would put the
+    same NaN there (pandas writes a float column's NaN to Parquet as nulls).
+
+    The blocks are pandas' too. pyarrow's conversion gives all the columns of one dtype one 2-D
+    block, which is observable (``df.to_numpy()`` of such a frame is a read-only view, of a
+    frame of several blocks a writable copy; scikit-learn validates it without a copy). The
+    store lays out a batch's int64 columns one right after the other, and so its float64
+    columns (runtime-rs ipc.rs ``grouped_values``), so the views of one dtype are one 2-D block
+    viewing that memory; the converted columns keep the blocks pandas made of them. Views of a
+    dtype that are not laid out that way, or that pandas' conversion of the other columns also
+    produces (an int64 column with nulls becomes float64), are left to pandas' conversion.
     """
     import json
     import warnings
@@ -197,22 +208,35 @@ def parquet_table_to_frame(table: pa.Table, source: str) -> pd.DataFrame:
     expected = pa.schema([full.field(n) for n in table.column_names], metadata=full.metadata)
     if not table.schema.equals(expected, check_metadata=True):
         raise ValueError(f"the kernel's schema differs from pyarrow's for {source}")
-    views = _parquet_views(table)
+    views, mm, base = _parquet_views(table, nan_nulls)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "make_block is deprecated")
         if views:
             rest = arrow_table_to_pandas(table.drop_columns(list(views)))
+            clash = {v.dtype for v in views.values()} & set(rest.dtypes)
+            if clash:  # pandas' conversion makes columns of those dtypes too: one block each
+                views = {c: v for c, v in views.items() if v.dtype not in clash}
+                rest = arrow_table_to_pandas(table.drop_columns(list(views)))
+        if views:
             labels = arrow_table_to_pandas(table.slice(0, 0)).columns
         else:
             df = arrow_table_to_pandas(table)
     if views:
+        from pandas.api.internals import create_dataframe_from_blocks
+
         data = [c for c in table.column_names if c not in _index_fields(table)]
         if len(labels) != len(data) or len(rest.columns) != len(data) - len(views):
             raise ValueError(f"cannot line up the columns of {source}")
-        others = iter(range(len(rest.columns)))
-        arrays = [views[c] if c in views else rest.iloc[:, next(others)]._values for c in data]
-        df = pd.DataFrame(dict(enumerate(arrays)), index=rest.index, copy=False)
-        df.columns = labels
+        position = {c: j for j, c in enumerate(data)}
+        blocks = []
+        for dtype in dict.fromkeys(v.dtype for v in views.values()):  # one 2-D block per dtype
+            names = [c for c in data if c in views and views[c].dtype == dtype]
+            offset = views[names[0]].__array_interface__["data"][0] - base
+            block = np.ndarray((len(names), table.num_rows), dtype=dtype, buffer=mm, offset=offset)
+            blocks.append((block, np.array([position[c] for c in names], dtype=np.intp)))
+        others = np.array([position[c] for c in data if c not in views], dtype=np.intp)
+        blocks += [(b.values, others[b.mgr_locs.as_array]) for b in rest._mgr.blocks]
+        df = create_dataframe_from_blocks(blocks, index=rest.index, columns=labels)
     meta = table.schema.metadata or {}
     if b"PANDAS_ATTRS" in meta:
         df.attrs = json.loads(meta[b"PANDAS_ATTRS"])
@@ -224,15 +248,16 @@ def _index_fields(table: pa.Table) -> set:
     return {c for c in meta.get("index_columns", []) if isinstance(c, str)}
 
 
-def _parquet_views(table: pa.Table) -> dict:
-    """{column name: writable numpy view} for the table's data columns that can reach pandas
-    without a copy (see parquet_table_to_frame); empty when there are none."""
+def _parquet_views(table: pa.Table, nan_nulls: bool) -> tuple[dict, object, int]:
+    """({column name: writable numpy view}, the mapping they view, its address) for the table's
+    data columns that can reach pandas without a copy (see parquet_table_to_frame), those of one
+    dtype one right after the other in column order; no views when there are none."""
     meta = table.schema.pandas_metadata
     if not meta or table.num_rows == 0 or len(set(table.column_names)) != table.num_columns:
-        return {}
+        return {}, None, 0
     numpy_type = {c.get("field_name"): c.get("numpy_type") for c in meta.get("columns", [])}
     index = _index_fields(table)
-    views = {}
+    views, mapping, base = {}, None, 0
     for name, col in zip(table.column_names, table.columns):
         if name in index or numpy_type.get(name) != {pa.int64(): "int64", pa.float64(): "float64"}.get(col.type):
             continue
@@ -241,22 +266,29 @@ def _parquet_views(table: pa.Table) -> dict:
         address = col.chunk(0).buffers()[1].address
         for start, end, _path, _ino, ref in _regions:
             mm = ref()
-            if mm is not None and start <= address < end:
-                view = _numpy_view(mm, start, col)
+            if mm is not None and start <= address < end and (mapping is None or mm is mapping):
+                view = _numpy_view(mm, start, col, nan_nulls=nan_nulls)
                 if view is not None:
                     views[name] = view
+                    mapping, base = mm, start
                 break
-    return views
+    for dtype in {v.dtype for v in views.values()}:  # each dtype's values one after the other
+        same = [v for v in views.values() if v.dtype == dtype]
+        at = [v.__array_interface__["data"][0] for v in same]
+        if any(b != a + table.num_rows * 8 for a, b in zip(at, at[1:])):
+            views = {c: v for c, v in views.items() if v.dtype != dtype}
+    return views, mapping, base
 
 
-def _numpy_view(mm, base: int, col: pa.ChunkedArray, temporal: bool = False):
+def _numpy_view(mm, base: int, col: pa.ChunkedArray, temporal: bool = False, nan_nulls: bool = False):
     """A writable numpy view of a null-free int64/float64 column inside the mapping, or None.
     With temporal, also of timestamp / duration columns (a frame the shim published: its NaT
-    are int64 values, not nulls) as datetime64 / timedelta64 of their unit."""
+    are int64 values, not nulls) as datetime64 / timedelta64 of their unit. With nan_nulls, also
+    of a float64 column with nulls whose null slots hold NaN (the caller vouches for that)."""
     dtype = {pa.int64(): np.int64, pa.float64(): np.float64}.get(col.type)
     if dtype is None and temporal and (pa.types.is_timestamp(col.type) and col.type.tz is None or pa.types.is_duration(col.type)):
         dtype = np.dtype(f"{'M' if pa.types.is_timestamp(col.type) else 'm'}8[{col.type.unit}]")
-    if dtype is None or col.num_chunks != 1 or col.null_count:
+    if dtype is None or col.num_chunks != 1 or col.null_count and not (nan_nulls and dtype is np.float64):
         return None
     arr = col.chunk(0)
     data = arr.buffers()[1]

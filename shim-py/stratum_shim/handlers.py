@@ -350,7 +350,7 @@ class Source(Handler):
         if isinstance(payload, pa.Table):  # read_parquet in Rust: pandas converts pyarrow's table
             from .bridge import parquet_table_to_frame
 
-            payload = parquet_table_to_frame(payload, plan.source)
+            payload = parquet_table_to_frame(payload, plan.source, nan_nulls=True)
         return Handler.apply_hit(self, plan, args, kwargs, payload)
 
 def _plain(kwargs: dict):

@@ -7,6 +7,7 @@ pandas writes: every dtype pandas stores, indexes, row groups, codecs, column su
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 
@@ -58,7 +59,7 @@ def check(tmp_path, parquet_kernel, bridge, df, columns=None, **write):
     out = tmp_path / "out.arrow"
     res = parquet_kernel(path, out, {"columns": columns} if columns is not None else {})
     assert res["status"] == "ok", res
-    got = bridge.parquet_table_to_frame(bridge.ipc_table(str(out)), str(path))
+    got = bridge.parquet_table_to_frame(bridge.ipc_table(str(out)), str(path), nan_nulls=True)
     exp = pd.read_parquet(path, columns=columns)
     pd.testing.assert_frame_equal(got, exp, check_exact=True)
     assert list(got.dtypes) == list(exp.dtypes)
@@ -68,17 +69,27 @@ def check(tmp_path, parquet_kernel, bridge, df, columns=None, **write):
     for c in exp.columns:  # NaN payloads and signed zeros too
         if exp[c].dtype in (np.float64, np.float32):
             assert got[c].to_numpy().tobytes() == exp[c].to_numpy().tobytes(), c
-    # null-free plain int64 / float64 columns of one row group are views of the mapped file,
-    # writable, and a write changes this frame only
+    # pandas' blocks: pyarrow's conversion makes one 2-D block of each numpy dtype, which is
+    # observable (df.to_numpy() of such a frame is a read-only view)
+    def blocks(df):
+        return sorted((str(b.dtype), b.mgr_locs.as_array.tolist()) for b in df._mgr.blocks)
+
+    assert blocks(got) == blocks(exp)
+    # plain int64 / float64 columns of one row group (null-free, or float64 with nulls: the
+    # kernel writes NaN into their null slots) are views of the mapped file, writable, and a
+    # write changes this frame only. They need the store's layout of a batch (the values of
+    # one dtype one after the other, to make one block): a table with dictionaries (pandas
+    # categoricals) is an IPC stream from arrow's writer, so only a dtype's lone column is a view.
     table = bridge.ipc_table(str(out))
-    for c in ("i", "tiny"):
-        if c in got.columns and len(got) and table.column(c).num_chunks == 1:
+    stream = any(pa.types.is_dictionary(t) for t in table.schema.types)
+    for c in ("i", "tiny", "f"):
+        if c in got.columns and len(got) and table.column(c).num_chunks == 1 and not (stream and c != "i"):
             address = got[c].to_numpy().__array_interface__["data"][0]
             assert any(start <= address < end for start, end, *_ in bridge._regions), f"{c} was copied"
             before = got[c].copy()
             got.loc[got.index[0], c] = 1
             assert got[c].iloc[0] == 1
-            again = bridge.parquet_table_to_frame(bridge.ipc_table(str(out)), str(path))
+            again = bridge.parquet_table_to_frame(bridge.ipc_table(str(out)), str(path), nan_nulls=True)
             pd.testing.assert_series_equal(again[c], before, check_exact=True)
     return res
 
@@ -105,6 +116,30 @@ def test_column_subsets_keep_the_index(tmp_path, parquet_kernel, bridge, columns
     df = frame(500, seed=3)
     df.index = INDEXES["named_int"](500)
     check(tmp_path, parquet_kernel, bridge, df, columns=columns, row_group_size=128)
+
+
+@pytest.mark.parametrize("rows", [1, 7, 1000, 100_001])
+def test_numeric_columns_are_pandas_blocks_without_a_copy(tmp_path, parquet_kernel, bridge, rows):
+    """A frame of int64 and float64 columns (NaN in some: nulls in the file) and a str column, one
+    row group: every numeric column is a view of the mapped file, each dtype's columns one 2-D
+    block as pandas' conversion makes them, so to_numpy() of the float columns is a read-only view
+    for both; writes stay in the script's frame."""
+    rng = np.random.default_rng(rows)
+    floats = {f"x{k}": np.where(rng.random(rows) < 0.1 * k, np.nan, rng.standard_normal(rows)) for k in range(4)}
+    df = pd.DataFrame({"id": np.arange(rows) * 3, **floats, "name": pd.array([f"n{i % 5}" for i in range(rows)], dtype="str"), "n": rng.integers(0, 9, rows)})
+    check(tmp_path, parquet_kernel, bridge, df)
+    path = tmp_path / "in.parquet"
+    got = bridge.parquet_table_to_frame(bridge.ipc_table(str(tmp_path / "out.arrow")), str(path), nan_nulls=True)
+    exp = pd.read_parquet(path)
+    for frame_ in (got, exp):
+        assert not frame_.drop(columns=["id", "name", "n"]).to_numpy().flags.writeable
+    address = got.drop(columns=["id", "name", "n"]).to_numpy().__array_interface__["data"][0]
+    assert any(start <= address < end for start, end, *_ in bridge._regions)
+    assert sorted(len(b.mgr_locs) for b in got._mgr.blocks if b.dtype != "str") == [2, 4]
+    before = exp.copy()
+    got.loc[0, "x1"] = 99.0
+    again = bridge.parquet_table_to_frame(bridge.ipc_table(str(tmp_path / "out.arrow")), str(path), nan_nulls=True)
+    pd.testing.assert_frame_equal(again, before, check_exact=True)
 
 
 def test_attrs_and_dictionary_encoding_off(tmp_path, parquet_kernel, bridge):

@@ -360,15 +360,61 @@ struct Layout<'a> {
     body_len: usize,
 }
 
+/// Where the values of a batch's int64 and float64 columns go, at the start of the body: the
+/// int64 columns' values one right after the other in column order, then (from the next
+/// 64-byte boundary) the float64 columns' (8-byte values keep each one 8-byte aligned). pandas'
+/// readers give a frame one 2-D block per such dtype; laid out this way, the shim hands pandas
+/// those columns as one block without a copy (`bridge._frame`), so a frame's `to_numpy()` and
+/// scikit-learn's validation of it are views, not copies. (IPC readers follow each buffer's
+/// offset in the metadata; the order of buffers in the body is free.) Returns each column's
+/// values offset (`None` for other columns, and for a column that is not `rows` long) and where
+/// the other buffers start.
+fn grouped_values<'t>(
+    columns: impl Iterator<Item = (&'t DataType, usize)>,
+    rows: usize,
+) -> (Vec<Option<usize>>, usize) {
+    let columns: Vec<(&DataType, usize)> = columns.collect();
+    let mut at = vec![None; columns.len()];
+    let mut end = 0;
+    for grouped in [DataType::Int64, DataType::Float64] {
+        for (i, &(t, len)) in columns.iter().enumerate() {
+            if *t == grouped && len == rows {
+                at[i] = Some(end);
+                end += rows * 8;
+            }
+        }
+        end = end.div_ceil(ALIGN) * ALIGN;
+    }
+    (at, end)
+}
+
 impl<'a> Layout<'a> {
-    /// The layout, or `None` when an array needs arrow-ipc's slicing or encoding rules.
+    /// The layout of a record batch's columns (int64 / float64 values grouped first:
+    /// `grouped_values`), or `None` when an array needs arrow-ipc's slicing or encoding rules.
     fn of(columns: &'a [ArrayData]) -> Option<Layout<'a>> {
+        let rows = columns.first().map_or(0, |c| c.len());
+        let (values_at, start) =
+            grouped_values(columns.iter().map(|c| (c.data_type(), c.len())), rows);
+        Layout::placed(columns, &values_at, start)
+    }
+
+    /// The layout with the values of column i at `values_at[i]` where given (a primitive column
+    /// of 8-byte values) and every other buffer one after the other from `start`.
+    fn placed(
+        columns: &'a [ArrayData],
+        values_at: &[Option<usize>],
+        start: usize,
+    ) -> Option<Layout<'a>> {
         let mut l = Layout {
             nodes: Vec::new(),
             buffers: Vec::new(),
-            body_len: 0,
+            body_len: start,
         };
-        columns.iter().all(|c| l.add(c)).then_some(l)
+        columns
+            .iter()
+            .zip(values_at)
+            .all(|(c, &at)| l.add(c, at))
+            .then_some(l)
     }
 
     fn push(&mut self, bytes: &'a [u8]) {
@@ -376,8 +422,9 @@ impl<'a> Layout<'a> {
         self.body_len += bytes.len().div_ceil(ALIGN) * ALIGN;
     }
 
-    /// Adds one array (and its children); false when its layout is not handled here.
-    fn add(&mut self, d: &'a ArrayData) -> bool {
+    /// Adds one array (and its children), its values at `values_at` when given; false when
+    /// its layout is not handled here.
+    fn add(&mut self, d: &'a ArrayData, values_at: Option<usize>) -> bool {
         if d.offset() != 0 {
             return false;
         }
@@ -395,7 +442,12 @@ impl<'a> Layout<'a> {
         match d.data_type() {
             t if t.is_primitive() => {
                 let width = t.primitive_width().expect("primitive width");
-                self.push(&b[0].as_slice()[..d.len() * width]);
+                let values = &b[0].as_slice()[..d.len() * width];
+                match values_at {
+                    Some(at) if width == 8 => self.buffers.push((at, values)),
+                    Some(_) => return false,
+                    None => self.push(values),
+                }
             }
             DataType::Boolean => self.push(&b[0].as_slice()[..bit_util::ceil(d.len(), 8)]),
             DataType::Utf8 | DataType::Binary => {
@@ -432,7 +484,7 @@ impl<'a> Layout<'a> {
                     return false;
                 }
                 self.push(&b[0].as_slice()[..(d.len() + 1) * width]);
-                return self.add(child);
+                return self.add(child, None);
             }
             _ => return false,
         }
@@ -573,8 +625,11 @@ pub struct BatchSink {
     meta_at: usize,
     meta_room: usize,
     body_at: usize,
-    /// per column: its field nodes and its buffers as (offset in the body, bytes)
+    /// the next free place in the body (after the grouped values), and per column its field
+    /// nodes and its buffers as (offset in the body, bytes)
     placed: std::sync::Mutex<(usize, Vec<Option<ColumnPlace>>)>,
+    /// where each int64 / float64 column's values go (`grouped_values`)
+    values_at: Vec<Option<usize>>,
     /// renamed into place; until then dropping the sink removes the file
     done: bool,
 }
@@ -610,6 +665,8 @@ impl BatchSink {
         let body_at = (meta_at + room).div_ceil(ALIGN) * ALIGN;
         let file = create_output(&tmp, expected).map_err(io)?;
         file.write_all_at(&head, 0).map_err(io)?;
+        let (values_at, start) =
+            grouped_values(schema.fields().iter().map(|f| (f.data_type(), rows)), rows);
         Ok(Some(BatchSink {
             schema: schema.clone(),
             rows,
@@ -619,7 +676,8 @@ impl BatchSink {
             meta_at,
             meta_room: body_at - meta_at,
             body_at,
-            placed: std::sync::Mutex::new((0, vec![None; schema.fields().len()])),
+            placed: std::sync::Mutex::new((start, vec![None; schema.fields().len()])),
+            values_at,
             done: false,
         }))
     }
@@ -628,21 +686,27 @@ impl BatchSink {
     /// drop the sink, which removes its file, and write the batch with `write_ipc_batches`).
     pub fn put(&self, index: usize, column: &ArrayData) -> Result<bool> {
         let one = std::slice::from_ref(column);
-        let Some(l) = Layout::of(one) else {
+        let at = [self.values_at[index]];
+        // the size of its other buffers, then their place
+        let Some(size) = Layout::placed(one, &at, 0).map(|l| l.body_len) else {
             return Ok(false);
         };
+        if column.len() != self.rows {
+            return Ok(false);
+        }
         let start = {
             let mut placed = self.placed.lock().expect("sink lock");
             let start = placed.0;
-            placed.0 += l.body_len;
+            placed.0 += size;
             start
         };
+        let l = Layout::placed(one, &at, start).expect("laid out above");
         for &(off, bytes) in &l.buffers {
             self.file
-                .write_all_at(bytes, (self.body_at + start + off) as u64)
+                .write_all_at(bytes, (self.body_at + off) as u64)
                 .map_err(Error::io("write Arrow IPC file", &self.tmp))?;
         }
-        let extents = l.extents().iter().map(|&(o, n)| (start + o, n)).collect();
+        let extents = l.extents();
         self.placed.lock().expect("sink lock").1[index] = Some((l.nodes, extents));
         Ok(true)
     }
@@ -839,6 +903,10 @@ mod tests {
             Arc::new(BooleanArray::from_iter((0..n).map(|i| Some(i % 2 == 0)))),
             Arc::new(s.finish()),
             Arc::new(l.finish()),
+            Arc::new(Int64Array::from_iter_values((0..n as i64).map(|i| -i))),
+            Arc::new(Float64Array::from_iter(
+                (0..n).map(|i| (i % 3 != 1).then_some(i as f64 * 0.25)),
+            )),
         ];
         let schema = Schema::new(
             cols.iter()
@@ -849,13 +917,34 @@ mod tests {
         RecordBatch::try_new(Arc::new(schema), cols).unwrap()
     }
 
+    /// The sample batch's int64 columns (0 and 5) have their values one right after the other,
+    /// and so do its float64 columns (1 and 6): `grouped_values`.
+    fn assert_grouped(b: &RecordBatch) {
+        let n = b.num_rows();
+        let at = |i: usize| b.column(i).to_data().buffers()[0].as_ptr() as usize;
+        assert_eq!(at(5), at(0) + n * 8, "int64 values not grouped ({n} rows)");
+        assert_eq!(
+            at(6),
+            at(1) + n * 8,
+            "float64 values not grouped ({n} rows)"
+        );
+        assert_eq!(at(0) % 8, 0);
+        assert_eq!(at(1) % 8, 0);
+    }
+
     #[test]
     fn direct_layout_round_trips() {
+        let dir = std::env::temp_dir().join(format!("stratum-grouped-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
         for n in [0usize, 1, 7, 64, 1000, 3_000_000] {
             let batch = sample_batch(n);
             assert!(Layout::of(&data(&batch)).is_some());
             assert_eq!(round_trip(&batch), batch, "{n} rows");
+            let out = dir.join("g.arrow");
+            write_ipc_file(&batch, &out).unwrap();
+            assert_grouped(&read_ipc_file(&out).unwrap()[0]);
         }
+        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
@@ -880,7 +969,9 @@ mod tests {
                 arrow_ipc::reader::FileReader::try_new(File::open(&out).unwrap(), None).unwrap();
             assert_eq!(r.next().unwrap().unwrap(), batch, "{n} rows");
             assert!(r.next().is_none());
-            assert_eq!(read_ipc_file(&out).unwrap(), vec![batch], "{n} rows");
+            let back = read_ipc_file(&out).unwrap();
+            assert_eq!(back, vec![batch], "{n} rows");
+            assert_grouped(&back[0]);
         }
         // a column it cannot lay out (a boolean array with a bit offset) is refused, not written
         let b: ArrayRef =

@@ -113,6 +113,41 @@ fn has_dictionary(t: &DataType) -> bool {
     }
 }
 
+/// A float64 column with its null slots set to NaN (`f64::NAN`, the bits pyarrow's conversion
+/// to pandas writes there), the validity bitmap kept: Arrow leaves those slots' values
+/// undefined, and with NaN in them the shim hands the values buffer to pandas as the column
+/// pandas' conversion would make (`bridge.parquet_table_to_frame`, nan_nulls), without a copy.
+/// Other columns are returned as they are. The values are patched in place when the decoder's
+/// buffer is not shared (the usual case), copied otherwise.
+fn nan_at_nulls(array: ArrayRef) -> ArrayRef {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::Float64Type;
+    use arrow_array::Array;
+    if array.data_type() != &DataType::Float64 || array.null_count() == 0 {
+        return array;
+    }
+    let column = array.as_primitive::<Float64Type>().clone();
+    drop(array); // so that the values buffer can be unique
+    let (_, values, nulls) = column.into_parts();
+    let nulls = nulls.expect("a column with nulls has a validity bitmap");
+    let len = values.len();
+    let mut out = match values.into_inner().into_mutable() {
+        Ok(m) => m,
+        Err(shared) => {
+            arrow_buffer::MutableBuffer::from(shared.typed_data::<f64>()[..len].to_vec())
+        }
+    };
+    let slots = &mut out.typed_data_mut::<f64>()[..len];
+    let mut at = 0;
+    for (start, end) in nulls.inner().set_slices() {
+        slots[at..start].fill(f64::NAN);
+        at = end;
+    }
+    slots[at..].fill(f64::NAN);
+    let values = arrow_buffer::ScalarBuffer::<f64>::new(out.into(), 0, len);
+    Arc::new(arrow_array::Float64Array::new(values, Some(nulls)))
+}
+
 /// Reads `path` and writes the table to `out`. I/O failures are errors; files and options the
 /// reader cannot match are an `Outcome::Declined`.
 pub fn read_parquet_to_ipc(path: &Path, options_json: &str, out: &Path) -> Result<Outcome> {
@@ -199,6 +234,7 @@ pub fn read_parquet_to_ipc(path: &Path, options_json: &str, out: &Path) -> Resul
             } else {
                 arrow_cast::cast(&array, &to).map_err(|e| e.to_string())?
             };
+            let array = nan_at_nulls(array);
             if let Some(sink) = &sink {
                 match sink.put(i, &array.to_data()) {
                     Ok(true) => {}
@@ -363,6 +399,67 @@ mod tests {
                 o => panic!("{opts}: {o:?}"),
             }
         }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn float_nulls_read_as_nan() {
+        use arrow_array::types::Float64Type;
+        use arrow_array::{Array, Float64Array};
+        let dir = std::env::temp_dir().join(format!("stratum-pq-nan-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("f.parquet");
+        let n = 3000;
+        // null runs at both ends and inside, a NaN with a payload that is not null, -0.0
+        let values: Vec<Option<f64>> = (0..n)
+            .map(|i| match i {
+                0..=2 | 2997.. => None,
+                7 => Some(f64::from_bits(0x7ff0_0000_0000_0001)),
+                8 => Some(-0.0),
+                i if i % 7 == 3 => None,
+                i => Some(i as f64 * 0.5),
+            })
+            .collect();
+        let batch = RecordBatch::try_from_iter([
+            (
+                "f",
+                Arc::new(Float64Array::from(values.clone())) as ArrayRef,
+            ),
+            ("g", Arc::new(Float64Array::from(vec![1.5; n])) as ArrayRef),
+        ])
+        .unwrap();
+        let mut w =
+            ArrowWriter::try_new(File::create(&path).unwrap(), batch.schema(), None).unwrap();
+        w.write(&batch).unwrap();
+        w.close().unwrap();
+        let out = dir.join("o.arrow");
+        let r = read_parquet_to_ipc(&path, "", &out).unwrap();
+        assert!(matches!(r, Outcome::Ok { rows: 3000, .. }), "{r:?}");
+        let mut reader =
+            arrow_ipc::reader::FileReader::try_new(File::open(&out).unwrap(), None).unwrap();
+        let b = reader.next().unwrap().unwrap();
+        let f = b.column(0).as_primitive::<Float64Type>();
+        assert_eq!(
+            f.null_count(),
+            values.iter().filter(|v| v.is_none()).count()
+        );
+        for (i, v) in values.iter().enumerate() {
+            let bits = f.values()[i].to_bits();
+            match v {
+                None => assert!(
+                    f.is_null(i) && bits == 0x7ff8_0000_0000_0000,
+                    "{i}: {bits:x}"
+                ),
+                Some(x) => assert!(f.is_valid(i) && bits == x.to_bits(), "{i}"),
+            }
+        }
+        assert_eq!(b.column(1).null_count(), 0);
+        // a shared values buffer is copied, not written through
+        let shared: ArrayRef = Arc::new(Float64Array::from(vec![Some(1.0), None, Some(3.0)]));
+        let keep = shared.clone();
+        let patched = nan_at_nulls(shared);
+        assert!(patched.as_primitive::<Float64Type>().values()[1].is_nan());
+        assert_eq!(keep.as_primitive::<Float64Type>().values()[1], 0.0);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
