@@ -73,8 +73,9 @@ describe('kernel substitutions under the coordinator', () => {
     const s = r.scripts[0];
     const stderr = fs.readFileSync(s.stderr_path, 'utf8');
     expect({ status: s.status, stderr }).toEqual({ status: 'ok', stderr: '' });
-    const m = /classify kernel conformance: (\d+) cases identical, (\d+) kernel runs, (\d+) declined/.exec(fs.readFileSync(s.stdout_path, 'utf8'));
+    const m = /classify kernel conformance: (\d+) cases identical, (\d+) kernel runs, (\d+) declined, (\d+) confusion matrices reused/.exec(fs.readFileSync(s.stdout_path, 'utf8'));
     expect(m).not.toBeNull();
+    expect(Number(m![4])).toBeGreaterThanOrEqual(100);
     expect(Number(m![1])).toBeGreaterThanOrEqual(1200);
     expect(Number(m![2])).toBeGreaterThanOrEqual(500);
     expect(r.batch.kernels.label_codes).toBeGreaterThanOrEqual(Number(m![2]));

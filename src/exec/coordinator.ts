@@ -326,10 +326,15 @@ export class Coordinator implements MessageHandler {
       if (outside) return { status: 'declined', reason: `kernel input outside the store: ${String(outside?.path)}` };
       const out = path.join(this.store.dir, `kernel-${++this.kernelSeq}.arrow`);
       let r: KernelResult;
+      const t0 = performance.now();
       try {
         r = await fn(msg.input, msg.options ?? {}, out);
       } catch (e) {
         r = { status: 'declined', reason: `kernel error: ${(e as Error).message}` };
+      }
+      if (process.env.STRATUM_DEBUG) {
+        const inRust = r.status === 'ok' ? ` (${r.elapsed_ms.toFixed(1)} ms in Rust)` : `: ${r.status}`;
+        process.stderr.write(`stratum: kernel ${msg.kernel} ${(performance.now() - t0).toFixed(1)} ms${inRust}\n`);
       }
       this.kernelDone(msg.kernel, r);
       return r.status === 'ok' ? { status: 'ok', path: out, bytes: r.bytes } : r;

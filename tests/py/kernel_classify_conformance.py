@@ -5,7 +5,7 @@ Inside `sklearn.metrics._classification` the shim replaces `attach_unique` (the 
 from the Rust `label_codes` kernel, which also records each array's integer codes), `LabelEncoder`
 (whose `transform` returns those codes for an array the hook saw) and wraps
 `precision_recall_fscore_support` / `classification_report` in a per-call scope that reuses the
-kernel's results. Every public metric built on them must stay identical to scikit-learn's own.
+kernel's results and `multilabel_confusion_matrix`'s for the same attached arrays. Every public metric built on them must stay identical to scikit-learn's own.
 
 Randomised label problems (1 to 3000 samples, twice 20000): integer labels with 2 classes ({0,1},
 {-1,1}, {3,7}), 3 to 10 classes, hundreds of classes (some only in y_true, some only in y_pred),
@@ -203,10 +203,10 @@ def both(desc, fn, *args, inputs=None, **kwargs):
     what = f"{desc}: {describe(fn)}({', '.join(describe(a) for a in args)}, " + \
         ", ".join(f"{k}={describe(v)}" for k, v in kwargs.items()) + ")"
 
-    runs0, errors0 = classify.stats["runs"], RT.errors
+    runs0, errors0, reused0 = classify.stats["runs"], RT.errors, classify.stats["mcm_reused"]
     with kernels_off():
         want = capture(fn, args, kwargs)
-    if classify.stats["runs"] != runs0:
+    if classify.stats["runs"] != runs0 or classify.stats["mcm_reused"] != reused0:
         disabled_runs.append(what)
     for before, x in zip(saved, inputs):
         assert unchanged(before, x), f"sklearn itself changed an input?? {what}"
@@ -836,4 +836,5 @@ assert not disabled_runs, f"classify.disabled() still ran the kernel: {disabled_
 few = {name: c for name, c in calls_done.items() if c < (20 if name in CALLS else 3)}
 assert not few, f"calls exercised too rarely: {few}"
 assert runs > 0, f"no case ran on the kernel (classify.stats: {classify.stats}, by kind: {kinds_run})"
-print(f"classify kernel conformance: {cases} cases identical, {runs} kernel runs, {classify.stats['declined']} declined")
+assert classify.stats["mcm_reused"] > 0, "no report reused its confusion matrices"
+print(f"classify kernel conformance: {cases} cases identical, {runs} kernel runs, {classify.stats['declined']} declined, {classify.stats['mcm_reused']} confusion matrices reused")
