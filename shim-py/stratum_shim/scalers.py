@@ -152,8 +152,8 @@ def _make_partial_fit(original):
     return partial_fit
 
 
-def _input(X, order: str, raw):
-    """The kernel input of the validated array X: one column `x` in C order; in F order its
+def frame_input(X, order: str, raw):
+    """The kernel input of the validated array X (scalers, SimpleImputer): one column `x` in C order; in F order its
     columns c0, c1, ..., taken from the frame the scaler was given when X is that frame's
     float64 values (a plain copy), so that columns lying in a store file go by reference
     instead of being written again (kernels._kernel's by_ref)."""
@@ -260,7 +260,7 @@ def _run(scope):
             return None
         percentiles = [float(p) for p in qr]
     options = {"scaler": "robust", "rows": rows, "cols": cols, "order": order, "median": bool(est.with_centering), "percentiles": percentiles}
-    res = _kernel("scale_stats", _input(X, order, scope["raw"]), options, by_ref=True)
+    res = _kernel("scale_stats", frame_input(X, order, scope["raw"]), options, by_ref=True)
     if res is None:
         stats["declined"] += 1
         return None
@@ -313,7 +313,7 @@ def _standard_sums(X, variance: bool):
     else:
         return None
     options = {"scaler": "standard", "rows": rows, "cols": cols, "order": order}
-    res = _kernel("scale_stats", _input(X, order, _tls.standard_raw), options, by_ref=True)
+    res = _kernel("scale_stats", frame_input(X, order, _tls.standard_raw), options, by_ref=True)
     if res is None:
         stats["declined"] += 1
         return None
@@ -407,7 +407,7 @@ def _run_minmax(X):
     # contiguous columns (F order, or one column) are NumPy's fast SIMD reductions
     if not X.flags.c_contiguous or cols < 2 or cols > MAX_MINMAX_COLS or rows < MIN_MINMAX_ROWS:
         return None
-    res = _kernel("minmax_stats", _input(X, "C", None), {"rows": rows, "cols": cols, "order": "C"})
+    res = _kernel("minmax_stats", frame_input(X, "C", None), {"rows": rows, "cols": cols, "order": "C"})
     if res is None:
         minmax_stats["declined"] += 1
         return None

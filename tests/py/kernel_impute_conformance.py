@@ -153,4 +153,22 @@ check({"strategy": "median"}, np.array([[np.inf, 1.0], [2.0, np.nan]] * 2), Fals
 check({"strategy": "median"}, np.empty((0, 3)), False)  # sklearn raises
 check({"strategy": "median"}, array(50, 0, np.nan, 0.0), None)
 
+# frames read through the store (the read_parquet kernel: columns are views of a store file,
+# float64 columns with NaN too): their own columns go to the kernel by reference, for every
+# strategy, the mean of contiguous columns included (it only runs on the kernel that way)
+import os  # noqa: E402
+import tempfile  # noqa: E402
+
+kernels.IMPUTE_MEAN_CONTIGUOUS = False
+with tempfile.TemporaryDirectory() as tmp:
+    for i, (n, k) in enumerate([(5000, 1), (20000, 3), (3001, 5)]):
+        frame = pd.DataFrame(array(n, k, np.nan, pyrng.choice([0.05, 0.5])), columns=[f"x{j}" for j in range(k)])
+        path = os.path.join(tmp, f"f{i}.parquet")
+        frame.to_parquet(path)
+        read = pd.read_parquet(path)
+        for strategy in ("median", "most_frequent", "mean"):
+            before = kernels.stats["columns_by_ref"]
+            check({"strategy": strategy}, read, "reached")  # (a mode of both zeros declines)
+            assert kernels.stats["columns_by_ref"] - before == k, f"{strategy} on {n} x {k}: the columns were written"
+
 print(f"impute kernel conformance: {cases} cases identical, {runs} kernel runs")

@@ -219,7 +219,7 @@ from stratum_shim import bridge
 frame_path = os.path.join(tempfile.mkdtemp(), "frame.parquet")
 pd.DataFrame(np.round(rng.standard_normal((5000, 3)) * [1, 10, 100], 2), columns=["a", "b", "c"]).to_parquet(frame_path)
 F = pd.read_parquet(frame_path)
-sent = scalers._input(np.asarray(F), "F", F)
+sent = scalers.frame_input(np.asarray(F), "F", F)
 assert all(bridge.column_ref(c.chunk(0)) is not None for c in sent.columns), "the frame's columns do not go by reference"
 check({}, F, "reached")
 check({"quantile_range": (10.0, 90.0), "with_centering": False}, F, "reached", fit_transform=True)

@@ -50,35 +50,16 @@ use serde::Deserialize;
 
 use crate::csv::Outcome;
 use crate::error::Result;
-use crate::impute::{key, pairwise_sum_by, unkey, Column, Order, Sum2};
-use crate::ipc::{input_columns, kernel_input, write_ipc_file, ColumnRef};
+use crate::impute::{
+    columns_of, input_values, key, pairwise_sum_by, unkey, value_columns, Column, Order, Sum2,
+};
+use crate::ipc::{kernel_input, write_ipc_file, ColumnRef};
 
 /// Per column: the median (NaN when not asked for) and the percentiles, in the order asked.
 pub struct RobustStats {
     pub median: Vec<f64>,
     /// `cols x percentiles.len()`, row after row
     pub quantiles: Vec<f64>,
-}
-
-/// The columns of `x` (`rows x cols` in `order`); `Err` when the sizes do not match.
-fn columns_of(
-    x: &[f64],
-    rows: usize,
-    cols: usize,
-    order: Order,
-) -> std::result::Result<Vec<Column<'_>>, String> {
-    if rows.checked_mul(cols) != Some(x.len()) {
-        return Err(format!("{} values are not {rows} x {cols}", x.len()));
-    }
-    Ok((0..cols)
-        .map(|j| Column {
-            x,
-            rows,
-            cols,
-            order,
-            j,
-        })
-        .collect())
 }
 
 /// `RobustScaler.fit`'s statistics of `x` (`rows x cols` in `order`, NaN = missing); `Err` is
@@ -612,45 +593,11 @@ pub fn scale_stats_ipc(input: &Path, options_json: &str, out: &Path) -> Result<O
         "F" => Order::F,
         other => return Ok(Outcome::Declined(format!("unknown order {other:?}"))),
     };
-    // the values: one column x (rows x cols in order), or F order as columns c0, c1, ... each in
-    // the batch or referenced in a store file (the frame's own columns)
-    let arrays: Vec<arrow_array::ArrayRef> = if let Some(x) = batch.column_by_name("x") {
-        vec![x.clone()]
-    } else if order == Order::F {
-        match input_columns(&batch, &opts.refs, "c", opts.cols) {
-            Ok(arrays) => arrays,
-            Err(why) => return Ok(Outcome::Declined(why)),
-        }
-    } else {
-        return Ok(Outcome::Declined("the input needs a column x".into()));
+    let (arrays, whole) = match input_values(&batch, &opts.refs, opts.cols, order) {
+        Ok(v) => v,
+        Err(why) => return Ok(Outcome::Declined(why)),
     };
-    let mut values: Vec<&[f64]> = Vec::with_capacity(arrays.len());
-    for a in &arrays {
-        match a.as_primitive_opt::<Float64Type>() {
-            Some(f) if f.null_count() == 0 => values.push(f.values()),
-            _ => {
-                return Ok(Outcome::Declined(
-                    "the values must be float64 without nulls".into(),
-                ))
-            }
-        }
-    }
-    let (rows, cols) = (opts.rows, opts.cols);
-    let columns = match values.as_slice() {
-        [x] if batch.column_by_name("x").is_some() => columns_of(x, rows, cols, order),
-        _ if values.iter().all(|v| v.len() == rows) => Ok(values
-            .iter()
-            .map(|v| Column {
-                x: v,
-                rows,
-                cols: 1,
-                order: Order::F,
-                j: 0,
-            })
-            .collect()),
-        _ => Err(format!("columns of other lengths than {rows}")),
-    };
-    let columns = match columns {
+    let columns = match value_columns(&arrays, whole, opts.rows, opts.cols, order) {
         Ok(c) => c,
         Err(why) => return Ok(Outcome::Declined(why)),
     };
