@@ -28,9 +28,11 @@ import numpy as np
 from .bridge import is_arrow_str, one_chunk
 
 ENABLED = os.environ.get("STRATUM_DEDUP_KERNEL", "1") != "0"
-# below this many rows pandas' own is as fast as the round trip or faster: measured break-even
-# 0.55-0.85M rows (see docs/ARCHITECTURE.md, "Duplicated rows")
-MIN_ROWS = int(os.environ.get("STRATUM_KERNEL_MIN_DEDUP_ROWS", "1000000"))
+# below this many rows pandas' own is as fast as the round trip or faster: measured (session
+# 15, unordered numbering; a traced script, medians of 5, kernel vs pandas, ms) 3 columns (int,
+# float, str) 200k 23.8 vs 26.6, 400k 32.7 vs 45.9, 700k 44.5 vs 80.6; 2 columns (int, str) 200k
+# 21.9 vs 17.8, 400k 26.9 vs 33.2, 1M 41.1 vs 84.2 (see docs/ARCHITECTURE.md, "Duplicated rows")
+MIN_ROWS = int(os.environ.get("STRATUM_KERNEL_MIN_DEDUP_ROWS", "300000"))
 KEEPS = {"first": "first", "last": "last", False: "none"}
 stats = {"runs": 0, "declined": 0}
 

@@ -470,7 +470,9 @@ fn mode_key(keys: &[u64]) -> u64 {
         }
         return counts.into_iter().max_by(most).expect("not empty").0;
     }
-    let part = |k: u64| (MulHasher::hash_u64(k) >> 56) as usize; // MODE_PARTS = 2^8
+    // bits 40..48 of the hash: the tables index with the low bits and tag with the top 7, which
+    // stay spread within a partition
+    let part = |k: u64| (MulHasher::hash_u64(k) >> 40) as usize % MODE_PARTS;
     let chunk = keys
         .len()
         .div_ceil(rayon::current_num_threads().max(1))
