@@ -65,12 +65,48 @@ def ipc_to_frame(path: str) -> pd.DataFrame:
             index = pd.RangeIndex(spec["start"], spec["start"] + spec["step"] * table.num_rows, spec["step"], name=spec["name"])
         else:
             index = pd.Index(columns.pop(_INDEX_COLUMN), dtype=np.int64, name=spec["name"], copy=False)
+    if frame is not None and frame.get("blocks"):
+        return _with_blocks(columns, frame["blocks"], frame["order"], index, mm, base)
     df = pd.DataFrame(columns, copy=False)  # (to_pandas Series carry a RangeIndex: set the index after)
     if index is not None:
         df.index = index
     if meta.get(INT_LABELS) == b"1":  # read_csv(header=None)
         df.columns = pd.Index(np.arange(table.num_columns, dtype=np.int64))
     return df
+
+
+def _with_blocks(columns: dict, sizes: list, order: list, index, mm, base: int) -> pd.DataFrame:
+    """The frame of a published file whose frame had blocks of several columns (frame_table):
+    the table's first columns are those blocks' (``sizes`` columns each), ``order`` gives each
+    table column's position in the frame. A block whose columns lie one after the other in the
+    mapping is one 2-D view of it, as the block was in the computing script; otherwise (a
+    column converted by pyarrow: bools) its columns are stacked into one array."""
+    from pandas.api.internals import create_dataframe_from_blocks
+
+    names = list(columns)
+    arrays = [c if isinstance(c, np.ndarray) else c._values for c in columns.values()]
+    rows = len(arrays[0])
+    end = base + len(mm)
+    blocks, k = [], 0
+    for size in sizes:
+        part = arrays[k:k + size]
+        at = [a.__array_interface__["data"][0] if isinstance(a, np.ndarray) else None for a in part]
+        dtype = part[0].dtype
+        viewed = all(isinstance(a, np.ndarray) and a.dtype == dtype and a.flags.c_contiguous for a in part) and \
+            at[0] is not None and base <= at[0] and at[0] + size * rows * dtype.itemsize <= end and \
+            all(b == a + rows * dtype.itemsize for a, b in zip(at, at[1:]))
+        if viewed:
+            block = np.ndarray((size, rows), dtype=dtype, buffer=mm, offset=at[0] - base)
+        else:
+            block = np.vstack([np.asarray(a) for a in part])
+        blocks.append((block, np.array(order[k:k + size], dtype=np.intp)))
+        k += size
+    for a, j in zip(arrays[k:], order[k:]):
+        blocks.append((a.reshape(1, -1) if isinstance(a, np.ndarray) else a, np.array([j], dtype=np.intp)))
+    labels = [None] * len(names)
+    for name, j in zip(names, order):
+        labels[j] = name
+    return create_dataframe_from_blocks(blocks, index=pd.RangeIndex(rows) if index is None else index, columns=pd.Index(labels))
 
 
 # the store results this process has mapped: (start, end, path, inode, weak reference to the
@@ -376,7 +412,15 @@ def frame_table(df: pd.DataFrame) -> tuple[pa.Table, list] | None:
     if not isinstance(df, pd.DataFrame) or not _exact(df):
         return None
     arrays, borrowed, meta = {}, [], {}
-    for name in df.columns:
+    # pandas' blocks of several columns (one dtype each): their columns go to the table one
+    # after the other (the file then holds each block's values contiguously: pyarrow pads
+    # buffers to 8 bytes), the others after them; ipc_to_frame rebuilds the same blocks
+    blocks = [b.mgr_locs.as_array.tolist() for b in df._mgr.blocks if len(b.mgr_locs) > 1]
+    order = [j for b in blocks for j in b]
+    order += sorted(set(range(df.shape[1])) - set(order))
+    if blocks:
+        meta["blocks"], meta["order"] = [len(b) for b in blocks], order
+    for name in df.columns[order]:
         col = df[name]
         borrowed.append(col)
         if col.dtype in _NUMPY_TYPES:

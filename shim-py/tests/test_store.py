@@ -189,6 +189,49 @@ def test_more_frames_round_trip_exactly_through_arrow(tmp_path, make):
         assert bridge.ipc_to_frame(path)[t].iloc[0] is not pd.NaT or df[t].iloc[0] is pd.NaT
 
 
+@pytest.mark.parametrize("rows", [1, 7, 20_000])
+def test_blocks_of_several_columns_come_back_as_they_were(tmp_path, rows):
+    """A frame's 2-D blocks (consolidated columns of one dtype, interleaved with others) come
+    back as the same blocks: to_numpy() of such a frame is a read-only view in pandas, of a
+    frame of one block per column a writable copy. Numeric and temporal blocks view the file's
+    mapping; bools (converted by pyarrow) are stacked; writes change only the loaded frame."""
+    rng = np.random.default_rng(rows)
+    df = pd.DataFrame({
+        "a": rng.random(rows), "s": pd.array([f"x{i % 7}" for i in range(rows)], dtype="str"),
+        "i": np.arange(rows), "b": rng.random(rows), "j": np.arange(rows) * 2,
+        "t": pd.to_datetime(np.arange(rows), unit="s"), "u": pd.to_datetime(np.arange(rows) * 3, unit="s"),
+        "f": rng.random(rows) < 0.5, "g": rng.random(rows) < 0.3, "c": rng.random(rows),
+    })
+    df = _as_published(df._consolidate())
+    df.insert(3, "lone", np.arange(rows) * 1.5)  # a float64 block of its own beside the others
+
+    def blocks(d):
+        return sorted((str(b.dtype), b.mgr_locs.as_array.tolist()) for b in d._mgr.blocks)
+
+    path = str(tmp_path / "f.arrow")
+    assert bridge.frame_to_ipc(df, path)
+    with open(path, "rb") as f:
+        before = f.read()
+    back = bridge.ipc_to_frame(path)
+    pd.testing.assert_frame_equal(back, df, check_exact=True, check_column_type=True)
+    assert blocks(back) == blocks(df)
+    assert ("float64", [0, 4, 10]) in blocks(df) and ("float64", [3]) in blocks(df)
+    floats = ["a", "b", "c"]
+    for view in (lambda d: d[floats].to_numpy(), lambda d: d.drop(columns=[c for c in d if c not in floats]).to_numpy(),
+                 lambda d: d[["i", "j"]].to_numpy(), lambda d: d.to_numpy()):
+        assert view(back).flags.writeable == view(df).flags.writeable
+    for b in back._mgr.blocks:
+        if b.dtype.kind in "ifM" and len(b.mgr_locs) > 1:
+            values = b.values._ndarray if hasattr(b.values, "_ndarray") else b.values
+            address = values.__array_interface__["data"][0]
+            assert any(start <= address < end for start, end, *_ in bridge._regions), b.dtype
+    back.loc[0, "a"] = -1.0
+    back.loc[0, "t"] = pd.NaT
+    with open(path, "rb") as f:
+        assert f.read() == before
+    pd.testing.assert_frame_equal(bridge.ipc_to_frame(path), df, check_exact=True)
+
+
 def test_dedup_result_goes_to_the_background_writer_as_arrow(tmp_path):
     """drop_duplicates keeps a filtered index and the frame's dates: Arrow now, not a pickle."""
     f = _as_published(_frame(50_000).assign(t=pd.date_range("2020-01-01", periods=50_000, freq="min")))
