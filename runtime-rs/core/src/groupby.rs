@@ -1047,13 +1047,7 @@ mod tests {
 
     #[test]
     fn unordered_numbers_are_equal_exactly_for_equal_keys() {
-        let mut seed = 11u64;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut next = crate::xorshift(11u64);
         for (n, distinct) in [
             (0usize, 1u64),
             (1, 1),

@@ -762,13 +762,7 @@ mod tests {
     #[test]
     fn mode_of_many_keys_matches_a_sorted_count() {
         // few to nearly all distinct, ties broken by the smallest key
-        let mut seed = 7u64;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut next = crate::xorshift(7u64);
         for (n, distinct) in [
             (1usize, 1u64),
             (5, 5),

@@ -158,13 +158,8 @@ pub(crate) fn factorize_level(
                     has_nul: false,
                 });
             }
-            let key = |i: usize| Some(if i < nl { a[i] } else { b[i - nl] });
-            let (labels, groups) = if ordered {
-                let (labels, keys) = factorize(n, key);
-                (labels, keys.len())
-            } else {
-                factorize_unordered(n, key)
-            };
+            let (labels, groups) =
+                number(n, ordered, |i| Some(if i < nl { a[i] } else { b[i - nl] }));
             Ok(level_of(labels, nl, groups))
         }
         (DataType::Float64, DataType::Float64) => {
@@ -172,19 +167,13 @@ pub(crate) fn factorize_level(
                 l.as_primitive::<Float64Type>(),
                 r.as_primitive::<Float64Type>(),
             );
-            let key = |i: usize| {
+            let (labels, groups) = number(n, ordered, |i| {
                 if i < nl {
                     float_key(a, i)
                 } else {
                     float_key(b, i - nl)
                 }
-            };
-            let (labels, groups) = if ordered {
-                let (labels, keys) = factorize(n, key);
-                (labels, keys.len())
-            } else {
-                factorize_unordered(n, key)
-            };
+            });
             Ok(level_of(labels, nl, groups))
         }
         (lt, rt) => match (Strings::of(l), Strings::of(r)) {
@@ -200,6 +189,21 @@ pub(crate) fn factorize_level(
             }
             _ => Err(format!("keys of types {lt} and {rt}")),
         },
+    }
+}
+
+/// Each row's group and the number of groups: numbered in key order (`factorize`), or in no
+/// particular order (`factorize_unordered`).
+fn number<K, F>(n: usize, ordered: bool, key: F) -> (Vec<u32>, usize)
+where
+    K: std::hash::Hash + Eq + Ord + Copy + Send + Sync,
+    F: Fn(usize) -> Option<K> + Sync,
+{
+    if ordered {
+        let (labels, keys) = factorize(n, key);
+        (labels, keys.len())
+    } else {
+        factorize_unordered(n, key)
     }
 }
 

@@ -46,3 +46,14 @@ pub use sort::sort_indexer_ipc;
 pub use text::{count_vocab_ipc, hash_features_ipc};
 pub use tree::tree_fit_ipc;
 pub use valuecounts::value_counts_ipc;
+
+/// A xorshift64 stream of pseudo-random numbers from `seed` (not 0), for tests.
+#[cfg(test)]
+pub(crate) fn xorshift(mut seed: u64) -> impl FnMut() -> u64 {
+    move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    }
+}

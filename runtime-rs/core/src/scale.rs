@@ -742,13 +742,7 @@ mod tests {
     #[test]
     fn bucketed_selection_matches_a_sort() {
         // spread, clustered (one bucket) and tied data, with NaN; every position checked
-        let mut s = 7u64;
-        let mut next = move || {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            s
-        };
+        let mut next = crate::xorshift(7u64);
         for kind in 0..4 {
             let x: Vec<f64> = (0..5000)
                 .map(|_| match (kind, next() % 10) {

@@ -584,13 +584,7 @@ mod tests {
         // random quote-free inputs over the bytes that matter: separators, both terminators,
         // blanks at line starts, empty fields and lines, short and long rows
         let alphabet: [&[u8]; 9] = [b"a", b"12", b",", b";", b"\n", b"\r", b"\r\n", b" ", b"\t"];
-        let mut seed = 0x9e3779b97f4a7c15u64;
-        let mut next = || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut next = crate::xorshift(0x9e3779b97f4a7c15u64);
         let (mut plain, mut fallback) = (0, 0);
         for case in 0..20_000 {
             let len = (next() % 40) as usize;
