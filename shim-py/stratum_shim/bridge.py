@@ -86,18 +86,11 @@ def _with_blocks(columns: dict, sizes: list, order: list, index, mm, base: int) 
     names = list(columns)
     arrays = [c if isinstance(c, np.ndarray) else c._values for c in columns.values()]
     rows = len(arrays[0])
-    end = base + len(mm)
     blocks, k = [], 0
     for size in sizes:
         part = arrays[k:k + size]
-        at = [a.__array_interface__["data"][0] if isinstance(a, np.ndarray) else None for a in part]
-        dtype = part[0].dtype
-        viewed = all(isinstance(a, np.ndarray) and a.dtype == dtype and a.flags.c_contiguous for a in part) and \
-            at[0] is not None and base <= at[0] and at[0] + size * rows * dtype.itemsize <= end and \
-            all(b == a + rows * dtype.itemsize for a, b in zip(at, at[1:]))
-        if viewed:
-            block = np.ndarray((size, rows), dtype=dtype, buffer=mm, offset=at[0] - base)
-        else:
+        block = _block_view(part, mm, base)
+        if block is None:
             block = np.vstack([np.asarray(a) for a in part])
         blocks.append((block, np.array(order[k:k + size], dtype=np.intp)))
         k += size
@@ -107,6 +100,21 @@ def _with_blocks(columns: dict, sizes: list, order: list, index, mm, base: int) 
     for name, j in zip(names, order):
         labels[j] = name
     return create_dataframe_from_blocks(blocks, index=pd.RangeIndex(rows) if index is None else index, columns=pd.Index(labels))
+
+
+def _block_view(arrays: list, mm, base: int):
+    """One 2-D block (columns x rows) viewing the mapping ``mm`` (at address ``base``) over
+    these 1-D numpy arrays of one dtype when each lies right after the previous one in it; else
+    None."""
+    if not all(isinstance(a, np.ndarray) and a.ndim == 1 and a.dtype == arrays[0].dtype and a.flags.c_contiguous for a in arrays):
+        return None
+    rows, width = len(arrays[0]), arrays[0].dtype.itemsize
+    at = [a.__array_interface__["data"][0] for a in arrays]
+    if any(len(a) != rows for a in arrays) or any(b != a + rows * width for a, b in zip(at, at[1:])):
+        return None
+    if at[0] < base or at[0] + len(arrays) * rows * width > base + len(mm):
+        return None
+    return np.ndarray((len(arrays), rows), dtype=arrays[0].dtype, buffer=mm, offset=at[0] - base)
 
 
 # the store results this process has mapped: (start, end, path, inode, weak reference to the
@@ -267,8 +275,7 @@ def parquet_table_to_frame(table: pa.Table, source: str, nan_nulls: bool = False
         blocks = []
         for dtype in dict.fromkeys(v.dtype for v in views.values()):  # one 2-D block per dtype
             names = [c for c in data if c in views and views[c].dtype == dtype]
-            offset = views[names[0]].__array_interface__["data"][0] - base
-            block = np.ndarray((len(names), table.num_rows), dtype=dtype, buffer=mm, offset=offset)
+            block = _block_view([views[c] for c in names], mm, base)  # (checked by _parquet_views)
             blocks.append((block, np.array([position[c] for c in names], dtype=np.intp)))
         others = np.array([position[c] for c in data if c not in views], dtype=np.intp)
         blocks += [(b.values, others[b.mgr_locs.as_array]) for b in rest._mgr.blocks]
@@ -309,9 +316,7 @@ def _parquet_views(table: pa.Table, nan_nulls: bool) -> tuple[dict, object, int]
                     mapping, base = mm, start
                 break
     for dtype in {v.dtype for v in views.values()}:  # each dtype's values one after the other
-        same = [v for v in views.values() if v.dtype == dtype]
-        at = [v.__array_interface__["data"][0] for v in same]
-        if any(b != a + table.num_rows * 8 for a, b in zip(at, at[1:])):
+        if _block_view([v for v in views.values() if v.dtype == dtype], mapping, base) is None:
             views = {c: v for c, v in views.items() if v.dtype != dtype}
     return views, mapping, base
 
