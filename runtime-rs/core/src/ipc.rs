@@ -362,10 +362,11 @@ struct Layout<'a> {
 
 /// Where the values of a batch's int64 and float64 columns go, at the start of the body: the
 /// int64 columns' values one right after the other in column order, then (from the next
-/// 64-byte boundary) the float64 columns' (8-byte values keep each one 8-byte aligned). pandas'
-/// readers give a frame one 2-D block per such dtype; laid out this way, the shim hands pandas
-/// those columns as one block without a copy (`bridge._frame`), so a frame's `to_numpy()` and
-/// scikit-learn's validation of it are views, not copies. (IPC readers follow each buffer's
+/// 64-byte boundary) the float64 columns' (8-byte values keep each one 8-byte aligned). pyarrow's
+/// conversion to pandas (read_parquet) gives a frame one 2-D block per such dtype; laid out this
+/// way, the shim hands pandas those columns as one block without a copy
+/// (`bridge.parquet_table_to_frame`), so a frame's `to_numpy()` and scikit-learn's validation
+/// of it are views, not copies, as with pandas. (IPC readers follow each buffer's
 /// offset in the metadata; the order of buffers in the body is free.) Returns each column's
 /// values offset (`None` for other columns, and for a column that is not `rows` long) and where
 /// the other buffers start.
