@@ -379,6 +379,15 @@ def _make_imputer_fit(original):
     return fit
 
 
+def _imputer_input(imputer, X, order):
+    """The kernel input of the validated array X: the frame the imputer's fit was given where X
+    is its float64 columns (scalers.frame_input)."""
+    from .scalers import frame_input
+
+    current = _imputer_fit.current
+    return frame_input(X, order, current[1] if current is not None and current[0] is imputer else None)
+
+
 def _make_impute_dense_fit(original):
     """SimpleImputer's statistics of a dense float64 array on the Rust runtime."""
 
@@ -404,10 +413,8 @@ def _make_impute_dense_fit(original):
             # numpy's pairwise sums of contiguous columns beat writing them to the store, not
             # the kernel reading them where they lie (a frame read through the store)
             from .bridge import column_ref, one_chunk
-            from .scalers import frame_input
 
-            current = _imputer_fit.current
-            table = frame_input(X, order, current[1] if current is not None and current[0] is self else None)
+            table = _imputer_input(self, X, order)
             if not all(column_ref(one_chunk(c)) is not None for c in table.columns):
                 return None
         mv = missing_values
@@ -422,12 +429,9 @@ def _make_impute_dense_fit(original):
     def run(p, self, X, strategy, missing_values, fill_value):
         import numpy as np
 
-        from .scalers import frame_input
-
         order, options, table = p
         if table is None:
-            current = _imputer_fit.current
-            table = frame_input(X, order, current[1] if current is not None and current[0] is self else None)
+            table = _imputer_input(self, X, order)
         res = _kernel("impute_stats", table, options, by_ref=True)
         if res is None:
             return None

@@ -74,16 +74,14 @@ pub fn impute_stats(
     missing: Missing,
     strategy: Strategy,
 ) -> std::result::Result<Vec<f64>, String> {
-    if rows.checked_mul(cols) != Some(x.len()) {
-        return Err(format!("{} values are not {rows} x {cols}", x.len()));
-    }
+    let columns = columns_of(x, rows, cols, order)?; // (checks the sizes)
     if cols == 0 {
         return Ok(Vec::new());
     }
     if strategy == Strategy::Mean && order == Order::C && cols > 1 {
         return finite(mean_by_rows(x, rows, cols, missing));
     }
-    impute_columns(&columns_of(x, rows, cols, order)?, missing, strategy)
+    impute_columns(&columns, missing, strategy)
 }
 
 /// One statistic per column (each contiguous, or a column of a C-ordered array for the median
